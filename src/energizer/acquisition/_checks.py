@@ -1,0 +1,123 @@
+"""Input validation shared by the acquisition functions."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from energizer.errors import InvalidArgumentError, format_message
+
+
+def check_logits(
+    logits: object,
+    name: str = "logits",
+    *,
+    ndim: int = 2,
+    layout: str = "(N, C)",
+    min_classes: int = 1,
+) -> Tensor:
+    """Validate a logits tensor and return it in a dtype of at least float32 precision.
+
+    Classes are on the last dim and items on the first. Float16, bfloat16 and other
+    floating dtypes narrower than float32 are cast to float32. Float32 and float64
+    tensors are returned unchanged, on their device.
+
+    Args:
+        logits: Value to validate.
+        name: Argument name shown in error messages.
+        ndim: Expected number of dims.
+        layout: Expected shape shown in error messages, such as ``"(N, C)"``.
+        min_classes: Minimum size of the last (class) dim.
+
+    Returns:
+        ``logits`` as a float32 or float64 tensor.
+
+    Raises:
+        TypeError: ``logits`` is not a tensor, or its dtype is not floating.
+        ValueError: The shape differs from ``layout``, there are fewer than
+            ``min_classes`` classes, a logit is NaN or +inf, or a row has every
+            logit equal to -inf.
+    """
+    if not isinstance(logits, Tensor):
+        raise TypeError(
+            format_message(
+                name,
+                f"a torch.Tensor of shape {layout}",
+                type(logits).__name__,
+                f"Convert it with torch.as_tensor({name}, dtype=torch.float32).",
+            )
+        )
+    if not torch.is_floating_point(logits):
+        raise TypeError(
+            format_message(
+                name,
+                "a floating dtype such as torch.float32",
+                str(logits.dtype),
+                f"Pass the model's raw outputs, or cast them with {name}.float().",
+            )
+        )
+
+    _check_shape(logits, name, ndim, layout, min_classes)
+
+    if logits.dtype not in (torch.float32, torch.float64):
+        logits = logits.to(torch.float32)
+
+    _check_values(logits, name)
+    return logits
+
+
+def _check_shape(logits: Tensor, name: str, ndim: int, layout: str, min_classes: int) -> None:
+    if logits.dim() != ndim:
+        fix = f"Reshape it to {layout}, with classes on the last dim."
+        if ndim == 2 and logits.dim() == 3:
+            fix += (
+                " Monte Carlo sample logits of shape (N, T, C) need a Bayesian acquisition"
+                " function, or average the softmax probabilities over T and pass their log."
+            )
+        raise InvalidArgumentError(
+            name,
+            f"a {ndim}-D tensor of shape {layout}",
+            f"shape {tuple(logits.shape)}",
+            fix,
+        )
+
+    num_classes = logits.shape[-1]
+    if num_classes < min_classes:
+        raise InvalidArgumentError(
+            name,
+            f"a last (class) dim of size C >= {min_classes}",
+            f"shape {tuple(logits.shape)}",
+            "Check that the last dim contains one logit per class.",
+        )
+
+
+def _check_values(logits: Tensor, name: str) -> None:
+    # A row is one index of the first dim, so one item. With more than two dims, a row
+    # includes all of the item's samples.
+    invalid = torch.isnan(logits) | (logits == math.inf)
+    invalid_rows = invalid.flatten(1).any(dim=1)
+    if invalid_rows.any():
+        count = int(invalid_rows.sum())
+        first = int(invalid_rows.nonzero()[0, 0])
+        raise InvalidArgumentError(
+            name,
+            "finite values or -inf",
+            f"NaN or +inf in {count} of {len(logits)} rows (first at row {first})",
+            "Check the model for overflow or invalid operations before scoring.",
+        )
+
+    # -inf marks an impossible class, but at least one class per row must remain possible.
+    impossible_rows = (logits == -math.inf).all(dim=-1)
+    if impossible_rows.dim() > 1:
+        impossible_rows = impossible_rows.flatten(1).any(dim=1)
+    if impossible_rows.any():
+        count = int(impossible_rows.sum())
+        first = int(impossible_rows.nonzero()[0, 0])
+        raise InvalidArgumentError(
+            name,
+            "at least one logit above -inf in every row",
+            f"all logits -inf in {count} of {len(logits)} rows (first at row {first})",
+            "Give every item at least one possible class, or drop these rows before scoring.",
+        )

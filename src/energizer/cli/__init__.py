@@ -1,0 +1,1 @@
+"""The ``energizer`` command line."""

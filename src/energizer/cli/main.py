@@ -1,0 +1,41 @@
+"""Entry point of the ``energizer`` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from energizer.cli import simulate
+from energizer.errors import EnergizerError
+
+__all__ = ["main", "build_parser"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the parser of ``energizer`` and its subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="energizer",
+        description="Pool-based active learning on PyTorch Lightning.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    simulate.add_parser(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line with ``argv`` (``sys.argv[1:]`` by default); return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return args.run(args, parser)
+    except EnergizerError as error:
+        print(f"energizer {args.command}: error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,248 @@
+"""``energizer simulate``: a research-mode experiment on a bundled data set.
+
+Every strategy runs from the same initial labels, the same initial weights
+and the same test split for a given seed, so their curves differ only by
+what they query.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import pandas as pd
+from lightning.fabric.utilities.warnings import PossibleUserWarning
+from tqdm.auto import tqdm
+
+import energizer
+from energizer.datasets import BUNDLED_DATASETS, load_bundled
+from energizer.models import MLPClassifier
+from energizer.query_strategies.registry import STRATEGIES, strategy_class
+from energizer.results import RoundResult
+
+__all__ = ["add_parser", "run"]
+
+log = logging.getLogger(__name__)
+
+FIRST_COLUMNS = ["strategy", "seed", "round", "num_labelled"]
+TABLE_FORMAT = "{strategy:<18} {seed:>4} {round:>5} {num_labelled:>9} {accuracy:>9} {fit:>7} {query:>8}"
+
+
+def add_parser(commands: Any) -> None:
+    """Register ``simulate`` and its options on the ``energizer`` subcommands."""
+    parser = commands.add_parser(
+        "simulate",
+        help="run an active learning experiment on a bundled data set",
+        description=(
+            "Run pool-based active learning in research mode: the data set's labels stay "
+            "hidden until an item is queried. Writes OUTPUT_DIR/rounds.csv (one row per "
+            "strategy and round) and OUTPUT_DIR/learning_curve.png."
+        ),
+    )
+    parser.add_argument(
+        "--dataset", default="digits", choices=list(BUNDLED_DATASETS), help="bundled data set (default: digits)"
+    )
+    parser.add_argument(
+        "--strategy",
+        default="random,entropy,margin,least-confidence",
+        help=f"comma-separated strategies, from: {', '.join(STRATEGIES)} (default: all)",
+    )
+    parser.add_argument("--query-size", type=_positive_int, default=20, help="items labelled per round (default: 20)")
+    parser.add_argument(
+        "--initial-labels", type=_positive_int, default=20, help="items labelled before round 0 (default: 20)"
+    )
+    parser.add_argument(
+        "--initial-sampling",
+        default="random",
+        choices=["random", "stratified"],
+        help="how the initial labels are drawn (default: random)",
+    )
+    parser.add_argument(
+        "--rounds", type=_positive_int, default=10, help="rounds per strategy, the first included (default: 10)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the split, initial labels and weights (default: 0)")
+    parser.add_argument("--max-epochs", type=_positive_int, default=50, help="training epochs per round (default: 50)")
+    parser.add_argument("--batch-size", type=_positive_int, default=32, help="training batch size (default: 32)")
+    parser.add_argument(
+        "--learning-rate", type=_positive_float, default=1e-3, help="Adam learning rate (default: 0.001)"
+    )
+    parser.add_argument(
+        "--test-fraction", type=_fraction, default=0.3, help="share of the data held out for testing (default: 0.3)"
+    )
+    parser.add_argument("--accelerator", default="cpu", help="Lightning accelerator (default: cpu)")
+    parser.add_argument("--output-dir", type=Path, default=Path("out"), help="folder for the results (default: out)")
+    parser.add_argument("--quiet", action="store_true", help="print no table and no progress bar")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Run the experiment that ``args`` describes; return the exit status."""
+    names = [name.strip() for name in args.strategy.split(",") if name.strip()]
+    unknown = [name for name in names if name not in STRATEGIES]
+    if unknown or not names:
+        parser.error(
+            f"argument --strategy: invalid strategy {', '.join(map(repr, unknown)) or 'list (empty)'}; "
+            f"choose from {', '.join(STRATEGIES)}"
+        )
+    if len(set(names)) != len(names):
+        parser.error(f"argument --strategy: a strategy is listed twice in {args.strategy!r}")
+    output_dir: Path = args.output_dir
+    if output_dir.exists() and not output_dir.is_dir():
+        parser.error(f"argument --output-dir: {str(output_dir)!r} exists and is not a folder")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    _quiet_lightning()
+
+    data = load_bundled(args.dataset, test_fraction=args.test_fraction, seed=args.seed)
+    if args.initial_labels >= len(data.train):
+        parser.error(
+            f"argument --initial-labels: {args.initial_labels} leaves no pool; the {args.dataset} "
+            f"train split has {len(data.train)} items"
+        )
+    rows: list[dict[str, Any]] = []
+    progress = tqdm(
+        total=len(names) * args.rounds, unit="round", disable=args.quiet, file=sys.stderr, dynamic_ncols=True
+    )
+    _echo(args, _header())
+    for name in names:
+        progress.set_description(name)
+        results = _run_strategy(name, data, args, rows, output_dir, progress)
+        _echo(args, f"{name}: {results.stop_message}")
+    progress.close()
+
+    frame = _write_rounds(rows, output_dir)
+    try:
+        from energizer.plotting import plot_learning_curves
+
+        plot_learning_curves(frame, output_dir / "learning_curve.png")
+    except ImportError as error:
+        log.warning("Skipped learning_curve.png: %s", error)
+    _echo(args, f"Wrote {output_dir / 'rounds.csv'} and {output_dir / 'learning_curve.png'}")
+    return 0
+
+
+def _run_strategy(
+    name: str,
+    data: Any,
+    args: argparse.Namespace,
+    rows: list[dict[str, Any]],
+    output_dir: Path,
+    progress: tqdm,
+) -> energizer.ActiveFitResults:
+    # Seeding before the model is built gives every strategy the same initial weights.
+    pl.seed_everything(args.seed, verbose=False)
+    model = MLPClassifier(data.num_features, data.num_classes, learning_rate=args.learning_rate)
+    strategy = strategy_class(name)(model, seed=args.seed)
+    datamodule = energizer.ActiveDataModule(
+        data.train,
+        test_dataset=data.test,
+        batch_size=args.batch_size,
+        eval_batch_size=256,
+        initial_labels=args.initial_labels,
+        initial_sampling=args.initial_sampling,
+        seed=args.seed,
+    )
+    trainer = energizer.Trainer(
+        max_epochs=args.max_epochs,
+        accelerator=args.accelerator,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+
+    def record(result: RoundResult) -> None:
+        row = {"strategy": name, "seed": args.seed, **result.to_dict()}
+        row["queried_ids"] = " ".join(map(str, row["queried_ids"]))
+        rows.append(row)
+        _write_rounds(rows, output_dir)
+        progress.update(1)
+        _echo(args, _table_row(row), progress)
+
+    return trainer.active_fit(
+        strategy, datamodule, query_size=args.query_size, max_rounds=args.rounds, on_round_end=record
+    )
+
+
+def _write_rounds(rows: list[dict[str, Any]], output_dir: Path) -> pd.DataFrame:
+    """Write ``rounds.csv`` through a temporary file, so a reader never sees half a file."""
+    frame = pd.DataFrame(rows)
+    columns = FIRST_COLUMNS + [column for column in frame.columns if column not in FIRST_COLUMNS]
+    frame = frame[columns]
+    target = output_dir / "rounds.csv"
+    temporary = target.with_suffix(".csv.tmp")
+    frame.to_csv(temporary, index=False)
+    os.replace(temporary, target)
+    return frame
+
+
+def _header() -> str:
+    return TABLE_FORMAT.format(
+        strategy="strategy", seed="seed", round="round", num_labelled="labelled",
+        accuracy="test_acc", fit="fit_s", query="query_s",
+    )
+
+
+def _table_row(row: dict[str, Any]) -> str:
+    accuracy = row.get("test_accuracy")
+    return TABLE_FORMAT.format(
+        strategy=row["strategy"],
+        seed=row["seed"],
+        round=row["round"],
+        num_labelled=row["num_labelled"],
+        accuracy="-" if accuracy is None else f"{accuracy:.4f}",
+        fit=f"{row['fit_seconds']:.2f}",
+        query=f"{row['query_seconds']:.3f}",
+    )
+
+
+def _echo(args: argparse.Namespace, line: str, progress: tqdm | None = None) -> None:
+    if args.quiet:
+        return
+    if progress is not None:
+        progress.write(line, file=sys.stdout)
+    else:
+        tqdm.write(line, file=sys.stdout)
+
+
+def _quiet_lightning() -> None:
+    # Lightning logs device and epoch-limit notices for every round's trainer;
+    # the table already reports each round.
+    for name in ("lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", category=PossibleUserWarning)
+    # Lightning 2.6 calls a torch pytree API that torch 2.13 deprecates; the
+    # warning is about Lightning's code, not the user's.
+    warnings.filterwarnings("ignore", message=r".*treespec, LeafSpec.*")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, received {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, received {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, received {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, received {value}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = _positive_float(text)
+    if not value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number strictly between 0 and 1, received {value}")
+    return value

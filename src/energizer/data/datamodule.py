@@ -1,0 +1,491 @@
+"""The data module of an active learning run: which items are labelled, and when."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from numbers import Integral, Real
+from typing import Any, Literal
+
+import lightning.pytorch as pl
+import numpy as np
+from lightning.pytorch.utilities.model_helpers import is_overridden
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from energizer.data.initial_labels import draw_random, draw_stratified
+from energizer.data.pool import CollateWithIds, IndexedSubset, PoolBatch
+from energizer.data.targets import read_targets
+from energizer.errors import DatasetChangedError, InvalidArgumentError, LabellingError
+
+__all__ = ["ActiveDataModule", "UNLABELLED"]
+
+UNLABELLED = -1
+"""Value of :attr:`ActiveDataModule.label_rounds` for an item that is not labelled."""
+
+InitialSampling = Literal["random", "stratified"]
+
+
+class ActiveDataModule(pl.LightningDataModule):
+    """A ``LightningDataModule`` over one dataset whose items are labelled round by round.
+
+    Every id that this class takes or returns is an index into
+    ``train_dataset``, the user's original dataset. For each item it stores
+    the round in which the item was labelled, or :data:`UNLABELLED`. The
+    labelled items feed :meth:`train_dataloader` (and, with ``val_fraction``,
+    :meth:`val_dataloader`); the unlabelled ones form the pool that
+    :meth:`pool_dataloader` scores.
+
+    Args:
+        train_dataset: Map-style dataset of every item that may be labelled.
+            In research mode its items hold their targets, which stay unused
+            until the item is labelled.
+        val_dataset: Optional validation dataset, used in full every round.
+        test_dataset: Optional test dataset, used after every round's fit.
+        pool_dataset: Optional dataset with the same items as
+            ``train_dataset`` and the same length, but without training-time
+            augmentation. The pool is scored on it. Defaults to ``train_dataset``.
+        batch_size: Batch size of the train loader.
+        eval_batch_size: Batch size of the validation, test and pool loaders.
+            Defaults to ``batch_size``.
+        num_workers, pin_memory, persistent_workers: Passed to every
+            ``DataLoader``.
+        collate_fn: Collate function of every loader. It must keep the
+            order of the items it receives.
+        pool_collate_fn: Collate function of the pool loader for datasets
+            whose collate reorders items. It receives ``(dataset_id, item)``
+            pairs and returns a :class:`~energizer.data.pool.PoolBatch` whose
+            ids follow the batch's order.
+        val_fraction: Fraction of the labelled items held out for validation,
+            in ``(0, 1)``. The held-out items are chosen at random (with
+            ``seed``) among each newly labelled set and recorded in the state.
+            Cannot be combined with ``val_dataset``.
+        initial_labels: Either a count of items to label before the first
+            round, drawn with ``initial_sampling``, or the explicit dataset
+            ids to label. ``None`` labels nothing.
+        initial_sampling: ``"random"`` draws uniformly, ``"stratified"``
+            draws in proportion to the class frequencies.
+        targets: Class of every item, for stratified sampling. Read from the
+            dataset when omitted.
+        target_key: Key of the target in mapping items, or its position in
+            sequence items (the last element by default). Query strategies
+            use it to drop the target from pool batches.
+        shuffle: Whether the train loader shuffles.
+        seed: Seed of the initial draw and of the validation hold-out.
+
+    Raises:
+        InvalidArgumentError: On an empty dataset, a ``pool_dataset`` of
+            another length, an invalid ``val_fraction``, or initial labels
+            that do not fit the dataset.
+    """
+
+    def __init__(
+        self,
+        train_dataset: Dataset,
+        *,
+        val_dataset: Dataset | None = None,
+        test_dataset: Dataset | None = None,
+        pool_dataset: Dataset | None = None,
+        batch_size: int = 32,
+        eval_batch_size: int | None = None,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        persistent_workers: bool = False,
+        collate_fn: Callable[[list[Any]], Any] | None = None,
+        pool_collate_fn: Callable[[list[tuple[int, Any]]], PoolBatch] | None = None,
+        val_fraction: float | None = None,
+        initial_labels: int | Sequence[int] | np.ndarray | None = None,
+        initial_sampling: InitialSampling = "random",
+        targets: Sequence[int] | np.ndarray | None = None,
+        target_key: str | int | None = None,
+        shuffle: bool = True,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.train_dataset = train_dataset
+        self.val_dataset = val_dataset
+        self.test_dataset = test_dataset
+        self.pool_dataset = pool_dataset if pool_dataset is not None else train_dataset
+        self.batch_size = _positive_int("batch_size", batch_size)
+        self.eval_batch_size = _positive_int(
+            "eval_batch_size", eval_batch_size if eval_batch_size is not None else batch_size
+        )
+        self.num_workers = num_workers
+        self.pin_memory = pin_memory
+        self.persistent_workers = persistent_workers and num_workers > 0
+        self.collate_fn = collate_fn
+        self.pool_collate_fn = pool_collate_fn
+        self.target_key = target_key
+        self.shuffle = shuffle
+        self.seed = seed
+        self._targets = targets
+
+        self.dataset_length = _dataset_length(train_dataset)
+        if self.dataset_length == 0:
+            raise InvalidArgumentError(
+                "train_dataset",
+                "a dataset with at least one item",
+                "an empty dataset",
+                "Check how the dataset is built: active learning needs items to label.",
+            )
+        if len(self.pool_dataset) != self.dataset_length:
+            raise InvalidArgumentError(
+                "pool_dataset",
+                f"the same items as train_dataset ({self.dataset_length} items)",
+                f"a dataset of {len(self.pool_dataset)} items",
+                "Build pool_dataset over the same items as train_dataset, "
+                "only without augmentation.",
+            )
+        self.val_fraction = _check_val_fraction(val_fraction, val_dataset)
+        self._rng = np.random.default_rng(seed)
+        self._label_rounds = np.full(self.dataset_length, UNLABELLED, dtype=np.int64)
+        self._is_validation = np.zeros(self.dataset_length, dtype=bool)
+        if initial_labels is not None:
+            self.label(self._initial_ids(initial_labels, initial_sampling), round=0)
+
+    @classmethod
+    def from_datamodule(cls, datamodule: pl.LightningDataModule, **kwargs: Any) -> ActiveDataModule:
+        """Build an active data module from the loaders of an existing ``LightningDataModule``.
+
+        Calls ``prepare_data`` and ``setup`` on ``datamodule``, then takes the
+        dataset, batch size, collate function and worker settings of its
+        train loader, and the datasets of its validation and test loaders when
+        it defines them. ``kwargs`` override any of those and set the other
+        arguments of :class:`ActiveDataModule` (such as ``initial_labels``).
+
+        Raises:
+            InvalidArgumentError: When a loader is not a single ``DataLoader``.
+        """
+        datamodule.prepare_data()
+        datamodule.setup("fit")
+        train_loader = _single_loader(datamodule.train_dataloader(), "train_dataloader")
+        found: dict[str, Any] = {
+            "train_dataset": train_loader.dataset,
+            "batch_size": train_loader.batch_size or 1,
+            "collate_fn": train_loader.collate_fn,
+            "num_workers": train_loader.num_workers,
+            "pin_memory": train_loader.pin_memory,
+        }
+        if is_overridden("val_dataloader", datamodule):
+            val_loader = _single_loader(datamodule.val_dataloader(), "val_dataloader")
+            found["val_dataset"] = val_loader.dataset
+        if is_overridden("test_dataloader", datamodule):
+            datamodule.setup("test")
+            test_loader = _single_loader(datamodule.test_dataloader(), "test_dataloader")
+            found["test_dataset"] = test_loader.dataset
+            found["eval_batch_size"] = test_loader.batch_size or found["batch_size"]
+        found.update(kwargs)
+        return cls(**found)
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def label_rounds(self) -> np.ndarray:
+        """Round in which each item was labelled, :data:`UNLABELLED` for pool items (a copy)."""
+        return self._label_rounds.copy()
+
+    @property
+    def labelled_ids(self) -> np.ndarray:
+        """Sorted dataset ids of the labelled items, validation hold-out included."""
+        return np.flatnonzero(self._label_rounds != UNLABELLED)
+
+    @property
+    def pool_ids(self) -> np.ndarray:
+        """Sorted dataset ids of the unlabelled items."""
+        return np.flatnonzero(self._label_rounds == UNLABELLED)
+
+    @property
+    def train_ids(self) -> np.ndarray:
+        """Sorted dataset ids of the labelled items that the model trains on."""
+        return np.flatnonzero((self._label_rounds != UNLABELLED) & ~self._is_validation)
+
+    @property
+    def val_ids(self) -> np.ndarray:
+        """Sorted dataset ids of the labelled items held out for validation."""
+        return np.flatnonzero(self._is_validation)
+
+    @property
+    def num_labelled(self) -> int:
+        """Number of labelled items, validation hold-out included."""
+        return int(np.count_nonzero(self._label_rounds != UNLABELLED))
+
+    @property
+    def num_unlabelled(self) -> int:
+        """Number of items in the pool."""
+        return self.dataset_length - self.num_labelled
+
+    @property
+    def num_train(self) -> int:
+        """Number of labelled items that the model trains on."""
+        return self.num_labelled - self.num_val
+
+    @property
+    def num_val(self) -> int:
+        """Number of labelled items held out for validation."""
+        return int(np.count_nonzero(self._is_validation))
+
+    @property
+    def has_validation(self) -> bool:
+        """Whether :meth:`val_dataloader` has items: a validation dataset or a held-out share."""
+        return self.val_dataset is not None or self.num_val > 0
+
+    @property
+    def current_round(self) -> int:
+        """The latest round in which items were labelled, or -1 before any labelling."""
+        return int(self._label_rounds.max())
+
+    def label(self, ids: Sequence[int] | np.ndarray, round: int | None = None) -> None:
+        """Mark the items ``ids`` as labelled in ``round``.
+
+        Args:
+            ids: Dataset ids of unlabelled items. Must be distinct.
+            round: Round to record. Defaults to :attr:`current_round` + 1.
+
+        Raises:
+            LabellingError: When an id is not an integer, is out of range,
+                repeats, or is already labelled. Nothing is labelled then.
+        """
+        ids = self._check_ids_to_label(ids)
+        round_index = self.current_round + 1 if round is None else int(round)
+        if round_index < 0:
+            raise LabellingError(f"Invalid `round`: expected an integer >= 0, received {round}.")
+        self._label_rounds[ids] = round_index
+        if self.val_fraction is not None:
+            self._hold_out_validation(ids)
+
+    def check_dataset_unchanged(self) -> None:
+        """Raise :class:`DatasetChangedError` when the dataset's length differs from the recorded one."""
+        length = len(self.train_dataset)
+        if length != self.dataset_length:
+            raise DatasetChangedError(
+                f"The dataset has {length} items but the labelled state was built for "
+                f"{self.dataset_length}. Ids index the original dataset, so items may not be "
+                "added or removed during a run: build a new ActiveDataModule for the new dataset."
+            )
+
+    def state_dict(self) -> dict[str, Any]:
+        """Return the labelled state: the round of every item and the validation hold-out."""
+        return {
+            "dataset_length": self.dataset_length,
+            "label_rounds": self._label_rounds.tolist(),
+            "validation_ids": self.val_ids.tolist(),
+            "val_fraction": self.val_fraction,
+            "rng_state": self._rng.bit_generator.state,
+        }
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Restore a state returned by :meth:`state_dict`.
+
+        Raises:
+            DatasetChangedError: When the state belongs to a dataset of another length.
+        """
+        if int(state_dict["dataset_length"]) != self.dataset_length:
+            raise DatasetChangedError(
+                f"The saved state is for a dataset of {state_dict['dataset_length']} items, "
+                f"but this data module's dataset has {self.dataset_length}. "
+                "Load the state into a data module over the same dataset."
+            )
+        rounds = np.asarray(state_dict["label_rounds"], dtype=np.int64)
+        validation = np.zeros(self.dataset_length, dtype=bool)
+        validation[np.asarray(state_dict["validation_ids"], dtype=np.int64)] = True
+        self._label_rounds = rounds
+        self._is_validation = validation
+        self._rng.bit_generator.state = state_dict["rng_state"]
+
+    # ---------------------------------------------------------------- loaders
+
+    def train_dataloader(self) -> DataLoader:
+        """Loader over the labelled items that the model trains on."""
+        if self.num_train == 0:
+            raise LabellingError(
+                "No labelled item to train on. Label items first with "
+                "ActiveDataModule(initial_labels=...) or datamodule.label(ids)."
+            )
+        return self._loader(Subset(self.train_dataset, self.train_ids.tolist()), shuffle=self.shuffle)
+
+    def val_dataloader(self) -> DataLoader | list:
+        """Loader over ``val_dataset`` or the held-out labelled items; ``[]`` when there is neither."""
+        if self.val_dataset is not None:
+            return self._loader(self.val_dataset, batch_size=self.eval_batch_size)
+        if self.num_val > 0:
+            subset = Subset(self.train_dataset, self.val_ids.tolist())
+            return self._loader(subset, batch_size=self.eval_batch_size)
+        return []
+
+    def test_dataloader(self) -> DataLoader | list:
+        """Loader over ``test_dataset``; ``[]`` when there is none."""
+        if self.test_dataset is None:
+            return []
+        return self._loader(self.test_dataset, batch_size=self.eval_batch_size)
+
+    def pool_dataloader(self) -> DataLoader:
+        """Loader over the unlabelled items, yielding :class:`~energizer.data.pool.PoolBatch`.
+
+        It never shuffles or drops items, so every pool item is scored once.
+        """
+        collate = self.pool_collate_fn or CollateWithIds(self.collate_fn)
+        return DataLoader(
+            IndexedSubset(self.pool_dataset, self.pool_ids),
+            batch_size=self.eval_batch_size,
+            shuffle=False,
+            drop_last=False,
+            collate_fn=collate,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.persistent_workers,
+        )
+
+    def predict_dataloader(self) -> DataLoader:
+        """The pool loader, so that ``Trainer.predict(strategy, datamodule=...)`` scores the pool."""
+        return self.pool_dataloader()
+
+    # ---------------------------------------------------------------- helpers
+
+    def _loader(self, dataset: Dataset, *, shuffle: bool = False, batch_size: int | None = None) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=batch_size or self.batch_size,
+            shuffle=shuffle,
+            collate_fn=self.collate_fn,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.persistent_workers,
+        )
+
+    def _initial_ids(
+        self, initial_labels: int | Sequence[int] | np.ndarray, sampling: InitialSampling
+    ) -> np.ndarray:
+        if isinstance(initial_labels, Integral) and not isinstance(initial_labels, bool):
+            count = int(initial_labels)
+            if not 0 < count <= self.dataset_length:
+                raise InvalidArgumentError(
+                    "initial_labels",
+                    f"a count between 1 and the dataset's {self.dataset_length} items",
+                    count,
+                    "Pass a smaller count, or explicit ids as a list.",
+                )
+            if sampling == "random":
+                return draw_random(count, self.dataset_length, self.seed)
+            if sampling == "stratified":
+                return draw_stratified(count, self._read_targets(), self.seed)
+            raise InvalidArgumentError(
+                "initial_sampling",
+                "one of 'random', 'stratified'",
+                sampling,
+                "Choose one of the listed sampling rules.",
+            )
+        if isinstance(initial_labels, (Sequence, np.ndarray)) and not isinstance(initial_labels, str):
+            return np.asarray(initial_labels)
+        raise InvalidArgumentError(
+            "initial_labels",
+            "a count (int) or a sequence of dataset ids",
+            initial_labels,
+            "Pass for example initial_labels=20 or initial_labels=[0, 5, 9].",
+        )
+
+    def _read_targets(self) -> np.ndarray:
+        if self._targets is None:
+            return read_targets(self.train_dataset, self.target_key)
+        targets = np.asarray(self._targets)
+        if targets.shape != (self.dataset_length,):
+            raise InvalidArgumentError(
+                "targets",
+                f"one class per item, shape ({self.dataset_length},)",
+                f"shape {targets.shape}",
+                "Pass one class per item of train_dataset.",
+            )
+        return targets
+
+    def _check_ids_to_label(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
+        array = np.asarray(ids)
+        if array.ndim != 1:
+            raise LabellingError(
+                f"Invalid `ids`: expected a flat sequence of dataset ids, received an array of "
+                f"shape {array.shape}. Pass the ids as a list or a 1-D array."
+            )
+        if array.size == 0:
+            return array.astype(np.int64)
+        if not np.issubdtype(array.dtype, np.integer):
+            raise LabellingError(
+                f"Invalid `ids`: expected integer dataset ids, received dtype {array.dtype} "
+                f"(first values {array[:5].tolist()}). Pass integer indices into the dataset."
+            )
+        array = array.astype(np.int64)
+        out_of_range = array[(array < 0) | (array >= self.dataset_length)]
+        if out_of_range.size:
+            raise LabellingError(
+                f"Invalid `ids`: expected ids in [0, {self.dataset_length - 1}], received "
+                f"{out_of_range[:10].tolist()}. Ids index the original dataset of "
+                f"{self.dataset_length} items."
+            )
+        unique, counts = np.unique(array, return_counts=True)
+        repeated = unique[counts > 1]
+        if repeated.size:
+            raise LabellingError(
+                f"Invalid `ids`: expected distinct ids, received repeated ids "
+                f"{repeated[:10].tolist()}. Pass each item once."
+            )
+        already = array[self._label_rounds[array] != UNLABELLED]
+        if already.size:
+            raise LabellingError(
+                f"Invalid `ids`: {already.size} of them are already labelled "
+                f"(for example {already[:10].tolist()}). Label only pool items "
+                "(datamodule.pool_ids)."
+            )
+        return array
+
+    def _hold_out_validation(self, new_ids: np.ndarray) -> None:
+        # Keep the validation share at val_fraction of all labelled items, and
+        # at least one item to train on.
+        fraction = self.val_fraction or 0.0
+        target = min(int(round(fraction * self.num_labelled)), self.num_labelled - 1)
+        missing = min(target - self.num_val, new_ids.size)
+        if missing <= 0:
+            return
+        chosen = self._rng.choice(np.sort(new_ids), size=missing, replace=False)
+        self._is_validation[chosen] = True
+
+
+def _dataset_length(dataset: Dataset) -> int:
+    try:
+        return len(dataset)  # type: ignore[arg-type]
+    except TypeError:
+        raise InvalidArgumentError(
+            "train_dataset",
+            "a map-style dataset with __len__ and __getitem__",
+            f"a {type(dataset).__name__} without a length",
+            "Wrap an iterable dataset in a map-style one; active learning needs random access.",
+        ) from None
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, Integral) or value <= 0:
+        raise InvalidArgumentError(name, "a positive integer", value, f"Pass {name} >= 1.")
+    return int(value)
+
+
+def _check_val_fraction(val_fraction: float | None, val_dataset: Dataset | None) -> float | None:
+    if val_fraction is None:
+        return None
+    if val_dataset is not None:
+        raise InvalidArgumentError(
+            "val_fraction",
+            "None when val_dataset is given",
+            val_fraction,
+            "Pass either a validation dataset or a fraction of the labelled items, not both.",
+        )
+    if isinstance(val_fraction, bool) or not isinstance(val_fraction, Real) or not 0 < val_fraction < 1:
+        raise InvalidArgumentError(
+            "val_fraction", "a number strictly between 0 and 1", val_fraction, "Pass e.g. val_fraction=0.1."
+        )
+    return float(val_fraction)
+
+
+def _single_loader(loader: Any, hook: str) -> DataLoader:
+    if not isinstance(loader, DataLoader):
+        raise InvalidArgumentError(
+            hook,
+            "a single torch DataLoader",
+            f"a {type(loader).__name__}",
+            "Build the ActiveDataModule from datasets directly when the data module returns "
+            "several loaders.",
+        )
+    return loader

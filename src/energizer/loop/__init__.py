@@ -1,0 +1,1 @@
+"""Pieces of the active learning loop that ``energizer.Trainer`` runs."""

@@ -1,0 +1,69 @@
+"""Checks of ``active_fit`` and ``query`` arguments, run before any training."""
+
+from __future__ import annotations
+
+from numbers import Integral
+from typing import Any
+
+import numpy as np
+
+from energizer.data.datamodule import ActiveDataModule
+from energizer.errors import InvalidArgumentError, InvalidQueryError
+from energizer.query_strategies.base import QueryStrategy
+
+__all__ = ["check_strategy_and_data", "check_count", "check_optional_count", "check_queried_ids"]
+
+
+def check_strategy_and_data(strategy: Any, datamodule: Any) -> None:
+    """Raise when ``strategy`` or ``datamodule`` has the wrong type, or the dataset changed."""
+    if not isinstance(strategy, QueryStrategy):
+        raise InvalidArgumentError(
+            "strategy",
+            "a QueryStrategy wrapping the model",
+            f"a {type(strategy).__name__}",
+            "Wrap the model first, e.g. EntropyStrategy(model).",
+        )
+    if not isinstance(datamodule, ActiveDataModule):
+        raise InvalidArgumentError(
+            "datamodule",
+            "an energizer.ActiveDataModule",
+            f"a {type(datamodule).__name__}",
+            "Wrap the datasets in ActiveDataModule(...), or an existing LightningDataModule "
+            "with ActiveDataModule.from_datamodule(...).",
+        )
+    datamodule.check_dataset_unchanged()
+
+
+def check_count(name: str, value: Any, minimum: int = 1) -> int:
+    """Return ``value`` as an int, raising unless it is an integer >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
+        raise InvalidArgumentError(
+            name, f"an integer >= {minimum}", value, f"Pass {name} as a whole number, at least {minimum}."
+        )
+    return int(value)
+
+
+def check_optional_count(name: str, value: Any, minimum: int = 1) -> int | None:
+    """Like :func:`check_count`, but ``None`` passes through."""
+    return None if value is None else check_count(name, value, minimum)
+
+
+def check_queried_ids(ids: Any, pool_ids: np.ndarray, query_size: int, strategy: QueryStrategy) -> np.ndarray:
+    """Return ``ids`` as int64, raising unless they are ``query_size`` distinct pool ids."""
+    name = type(strategy).__name__
+    array = np.asarray(ids)
+    if array.ndim != 1 or array.size != query_size or not np.issubdtype(array.dtype, np.integer):
+        raise InvalidQueryError(
+            f"{name}.query returned {array.size} values of dtype {array.dtype} and shape "
+            f"{array.shape}; expected {query_size} integer dataset ids in a flat array."
+        )
+    array = array.astype(np.int64)
+    if np.unique(array).size != array.size:
+        raise InvalidQueryError(f"{name}.query returned repeated ids; each id must appear once.")
+    outside = np.setdiff1d(array, pool_ids)
+    if outside.size:
+        raise InvalidQueryError(
+            f"{name}.query returned {outside.size} ids that are not in the pool "
+            f"(e.g. {outside[:10].tolist()}); it must choose among pool_ids, never labelled items."
+        )
+    return array

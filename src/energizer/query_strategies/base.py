@@ -1,0 +1,186 @@
+"""The query strategy: a ``LightningModule`` that wraps a model and scores the pool."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from enum import Enum
+from typing import Any, ClassVar
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from energizer.data.pool import PoolBatch
+from energizer.errors import InvalidArgumentError, InvalidScoresError
+from energizer.query_strategies.pool_scores import PoolScores
+from energizer.selection import ScoreOrder, top_k_ids
+
+__all__ = ["ModelOutput", "QueryStrategy"]
+
+
+class ModelOutput(Enum):
+    """What a strategy needs the model to compute over the pool."""
+
+    LOGITS = "logits"
+    """Logits of shape ``(N, C)`` from one deterministic forward pass."""
+
+
+class QueryStrategy(pl.LightningModule):
+    """Base class of the query strategies: wraps the user's model and scores the pool.
+
+    Training and testing use the wrapped ``model`` as it is; the strategy only
+    adds pool scoring, run through ``Trainer.predict`` in inference mode.
+    Subclasses override the hooks:
+
+    - :meth:`get_inputs_from_batch` to extract the model inputs from a
+      dataset batch (the default handles ``(inputs, target)`` and mappings);
+    - :meth:`pool_step` to turn a batch into one score per item;
+    - :meth:`query` to choose dataset ids from the scores.
+
+    Class attributes:
+        requires: What the strategy needs computed over the pool. An empty
+            set means the pool is never run through the model.
+        score_order: Whether higher or lower scores are queried first.
+
+    Args:
+        model: The user's model, usually a ``LightningModule``.
+        seed: Seed of the strategy's own random choices.
+    """
+
+    requires: ClassVar[frozenset[ModelOutput]] = frozenset({ModelOutput.LOGITS})
+    score_order: ClassVar[ScoreOrder] = ScoreOrder.HIGHER_FIRST
+
+    def __init__(self, model: nn.Module, *, seed: int | None = None) -> None:
+        super().__init__()
+        if not isinstance(model, nn.Module):
+            raise InvalidArgumentError(
+                "model",
+                "a torch.nn.Module (usually a LightningModule)",
+                f"a {type(model).__name__}",
+                f"Pass the model to wrap: {type(self).__name__}(MyLightningModel()).",
+            )
+        self.model = model
+        self.seed = seed
+        self.target_key: str | int | None = None
+        self.round_index = 0
+        self._pool_scores = PoolScores()
+
+    @property
+    def needs_pool_pass(self) -> bool:
+        """Whether querying runs the model over the pool."""
+        return bool(self.requires)
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        return self.model(*args, **kwargs)
+
+    def configure_pool(self, *, target_key: str | int | None, round_index: int) -> None:
+        """Set what the next pool pass needs to know about the data and the round.
+
+        ``Trainer`` calls this before every pool pass; a user who calls
+        ``Trainer.predict`` on the strategy directly may call it too.
+        """
+        self.target_key = target_key
+        self.round_index = round_index
+
+    # ----------------------------------------------------------------- hooks
+
+    def get_inputs_from_batch(self, batch: Any) -> Any:
+        """Return the model inputs of a dataset batch.
+
+        Handles a ``(inputs, target)`` pair, which returns ``inputs``, and a
+        mapping holding :attr:`target_key`, which returns the mapping without
+        it. Anything else is returned as it is. Override this for other
+        layouts.
+        """
+        if isinstance(batch, Mapping) and self.target_key in batch:
+            return {key: value for key, value in batch.items() if key != self.target_key}
+        if isinstance(batch, Sequence) and not isinstance(batch, str) and len(batch) == 2:
+            return batch[0]
+        return batch
+
+    def compute_logits(self, inputs: Any) -> Tensor:
+        """Run the model on ``inputs`` and return its logits of shape ``(B, C)``.
+
+        A mapping is passed as keyword arguments. Outputs that are mappings or
+        objects with a ``logits`` entry (as many model libraries return) are
+        reduced to it. NaN and ``+inf`` logits raise; ``-inf`` is a valid
+        logit of a class with zero probability.
+
+        Raises:
+            InvalidScoresError: On outputs that are not a ``(B, C)`` tensor of
+                logits, or that hold NaN or ``+inf``.
+        """
+        output = self.model(**inputs) if isinstance(inputs, Mapping) else self.model(inputs)
+        if isinstance(output, Mapping) and "logits" in output:
+            output = output["logits"]
+        elif not isinstance(output, Tensor) and isinstance(getattr(output, "logits", None), Tensor):
+            output = output.logits
+        if not isinstance(output, Tensor) or output.ndim != 2:
+            shown = tuple(output.shape) if isinstance(output, Tensor) else type(output).__name__
+            raise InvalidScoresError(
+                f"{type(self).__name__} expected the model to return logits of shape "
+                f"(batch_size, num_classes), but it returned {shown} in round {self.round_index}. "
+                "Make forward return logits, or override compute_logits."
+            )
+        invalid = torch.isnan(output) | (output == float("inf"))
+        if invalid.any():
+            rows = int(invalid.any(dim=1).sum())
+            raise InvalidScoresError(
+                f"The model returned NaN or +inf logits for {rows} of {output.shape[0]} items "
+                f"of a pool batch in round {self.round_index}. Training has probably diverged: "
+                "lower the learning rate or check the inputs for NaN."
+            )
+        return output
+
+    def pool_step(self, batch: Any, batch_idx: int) -> Tensor:
+        """Return one score per item of a dataset batch, shape ``(B,)``.
+
+        Higher scores are queried first unless :attr:`score_order` says
+        otherwise.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} needs the model over the pool but does not implement "
+            "pool_step(batch, batch_idx). Override it to return one score per item."
+        )
+
+    def query(self, pool_ids: np.ndarray, scores: np.ndarray | None, query_size: int) -> np.ndarray:
+        """Choose ``query_size`` dataset ids among ``pool_ids``.
+
+        Args:
+            pool_ids: Sorted dataset ids of the unlabelled items, shape ``(N,)``.
+            scores: Score of each pool item, aligned with ``pool_ids``, or
+                ``None`` for strategies whose :attr:`requires` is empty.
+            query_size: Number of ids to choose, ``1 <= query_size <= N``.
+
+        Returns:
+            Distinct dataset ids, most informative first.
+        """
+        if scores is None:
+            raise NotImplementedError(
+                f"{type(self).__name__} declares no pool outputs, so it must override query()."
+            )
+        return top_k_ids(pool_ids, scores, query_size, self.score_order)
+
+    # ------------------------------------------------------- Lightning glue
+
+    def on_predict_epoch_start(self) -> None:
+        self._pool_scores = PoolScores()
+
+    def predict_step(self, batch: PoolBatch, batch_idx: int, dataloader_idx: int = 0) -> Tensor:
+        """Score a pool batch, store the scores by dataset id, and return them."""
+        ids, data = batch
+        scores = self.pool_step(data, batch_idx)
+        if not isinstance(scores, Tensor) or scores.shape != (ids.shape[0],):
+            shown = tuple(scores.shape) if isinstance(scores, Tensor) else type(scores).__name__
+            raise InvalidScoresError(
+                f"{type(self).__name__}.pool_step returned {shown} for a batch of "
+                f"{ids.shape[0]} items in round {self.round_index}; expected a tensor of shape "
+                f"({ids.shape[0]},), one score per item."
+            )
+        self._pool_scores.add(ids, scores)
+        return scores
+
+    def collected_scores(self, pool_ids: np.ndarray) -> np.ndarray:
+        """Return the scores of the last pool pass, aligned with the sorted ``pool_ids``."""
+        return self._pool_scores.aligned_to(pool_ids, round_index=self.round_index)

@@ -1,0 +1,65 @@
+"""Collecting one score per pool item, keyed by dataset id."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from energizer.errors import InvalidScoresError
+
+__all__ = ["PoolScores"]
+
+
+class PoolScores:
+    """Scores of the pool items seen so far, stored by dataset id.
+
+    Memory grows with the number of pool items (one id and one float each),
+    never with the model's output size.
+    """
+
+    def __init__(self) -> None:
+        self._ids: list[np.ndarray] = []
+        self._scores: list[np.ndarray] = []
+
+    def add(self, ids: torch.Tensor, scores: torch.Tensor) -> None:
+        """Store ``scores[i]`` as the score of dataset id ``ids[i]``."""
+        self._ids.append(ids.detach().cpu().numpy().astype(np.int64, copy=False))
+        self._scores.append(scores.detach().float().cpu().numpy())
+
+    def aligned_to(self, pool_ids: np.ndarray, *, round_index: int) -> np.ndarray:
+        """Return the scores of ``pool_ids``, in that order.
+
+        Raises:
+            InvalidScoresError: When a pool item was scored twice or never,
+                when an id outside the pool was scored, or when a score is
+                NaN or infinite.
+        """
+        ids = np.concatenate(self._ids) if self._ids else np.empty(0, dtype=np.int64)
+        scores = np.concatenate(self._scores) if self._scores else np.empty(0, dtype=np.float32)
+        order = np.argsort(ids, kind="stable")
+        ids, scores = ids[order], scores[order]
+        repeated = ids[1:][ids[1:] == ids[:-1]]
+        if repeated.size:
+            raise InvalidScoresError(
+                f"Pool items were scored more than once in round {round_index} "
+                f"(dataset ids {np.unique(repeated)[:10].tolist()}). The pool loader must yield "
+                "each item once: check its sampler and pool_collate_fn."
+            )
+        if not np.array_equal(ids, pool_ids):
+            missing = np.setdiff1d(pool_ids, ids)
+            foreign = np.setdiff1d(ids, pool_ids)
+            raise InvalidScoresError(
+                f"The scored ids do not match the pool in round {round_index}: "
+                f"{missing.size} pool items were not scored (e.g. {missing[:10].tolist()}) and "
+                f"{foreign.size} scored ids are not in the pool (e.g. {foreign[:10].tolist()}). "
+                "The pool loader must yield every pool item once, with its dataset id."
+            )
+        bad = ~np.isfinite(scores)
+        if bad.any():
+            raise InvalidScoresError(
+                f"pool_step returned {int(bad.sum())} NaN or infinite scores out of "
+                f"{scores.size} pool items in round {round_index} "
+                f"(dataset ids {ids[bad][:10].tolist()}). Check the model for a diverged "
+                "training (NaN weights or outputs), or make pool_step return finite scores."
+            )
+        return scores

@@ -1,0 +1,36 @@
+"""Command-line names of the query strategies."""
+
+from __future__ import annotations
+
+from energizer.errors import InvalidArgumentError
+from energizer.query_strategies.base import QueryStrategy
+from energizer.query_strategies.random import RandomStrategy
+from energizer.query_strategies.uncertainty import (
+    EntropyStrategy,
+    LeastConfidenceStrategy,
+    MarginStrategy,
+)
+
+__all__ = ["STRATEGIES", "strategy_class"]
+
+STRATEGIES: dict[str, type[QueryStrategy]] = {
+    "random": RandomStrategy,
+    "entropy": EntropyStrategy,
+    "margin": MarginStrategy,
+    "least-confidence": LeastConfidenceStrategy,
+}
+"""Strategy classes by the name ``energizer simulate --strategy`` takes."""
+
+
+def strategy_class(name: str) -> type[QueryStrategy]:
+    """Return the strategy class registered as ``name``.
+
+    Raises:
+        InvalidArgumentError: On an unknown name; the message lists the valid ones.
+    """
+    try:
+        return STRATEGIES[name]
+    except KeyError:
+        raise InvalidArgumentError(
+            "strategy", f"one of {', '.join(STRATEGIES)}", name, "Choose one of the listed strategies."
+        ) from None

@@ -1,0 +1,301 @@
+"""``energizer.Trainer``: a Lightning ``Trainer`` that runs active learning rounds."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import lightning.pytorch as pl
+import numpy as np
+from lightning.pytorch.utilities import rank_zero_warn
+
+from energizer.data.datamodule import ActiveDataModule
+from energizer.errors import EmptyPoolError, InvalidArgumentError
+from energizer.loop.checks import (
+    check_count,
+    check_optional_count,
+    check_queried_ids,
+    check_strategy_and_data,
+)
+from energizer.loop.stopping import find_stop_reason
+from energizer.query_strategies.base import QueryStrategy
+from energizer.results import ActiveFitResults, RoundResult
+
+__all__ = ["Trainer"]
+
+log = logging.getLogger(__name__)
+
+
+class Trainer(pl.Trainer):
+    """A ``lightning.pytorch.Trainer`` with :meth:`active_fit` and :meth:`query`.
+
+    It takes the same arguments as Lightning's ``Trainer`` and behaves like it
+    for ``fit``, ``validate``, ``test`` and ``predict``. :meth:`active_fit`
+    runs each round on a fresh Lightning ``Trainer`` built from the same
+    arguments, because a ``Trainer`` that has fitted once trains no more
+    epochs. Each round therefore gets its own epoch and step limits, a new
+    optimizer and scheduler from ``configure_optimizers``, and fresh copies
+    of the callbacks (``EarlyStopping`` and ``ModelCheckpoint`` judge each
+    round on its own). The loggers are shared by all rounds.
+
+    Attributes:
+        round_trainer: The Lightning ``Trainer`` of the latest round, for
+            example to read ``round_trainer.checkpoint_callback.best_model_path``.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        callbacks = kwargs.get("callbacks") or []
+        if not isinstance(callbacks, list):
+            callbacks = [callbacks]
+        self.callback_templates = [_copy_callback(callback) for callback in callbacks]
+        self.round_trainer_kwargs = {
+            name: value for name, value in kwargs.items() if name not in ("callbacks", "logger")
+        }
+        super().__init__(**kwargs)
+        self.round_trainer: pl.Trainer | None = None
+
+    def new_round_trainer(self, round_index: int) -> pl.Trainer:
+        """Build the Lightning ``Trainer`` of one round: same arguments, fresh callbacks, shared loggers.
+
+        The model summary is printed in round 0 only.
+        """
+        kwargs = dict(self.round_trainer_kwargs)
+        kwargs["callbacks"] = [copy.deepcopy(callback) for callback in self.callback_templates]
+        kwargs["logger"] = list(self.loggers) if self.loggers else False
+        if round_index > 0:
+            kwargs["enable_model_summary"] = False
+        return pl.Trainer(**kwargs)
+
+    def active_fit(
+        self,
+        strategy: QueryStrategy,
+        datamodule: ActiveDataModule,
+        *,
+        query_size: int,
+        max_rounds: int | None = None,
+        max_budget: int | None = None,
+        reinit_model: bool = True,
+        on_round_end: Callable[[RoundResult], None] | None = None,
+    ) -> ActiveFitResults:
+        """Run active learning rounds until a stop condition holds.
+
+        A round fits ``strategy.model`` on the labelled items, tests it when
+        the data module has a test set, and then, unless the run stops,
+        scores the pool with ``strategy``, queries ``query_size`` items and
+        labels them. Round ``r`` trains on the items labelled in rounds
+        ``0..r``; the initial labels are round 0.
+
+        Args:
+            strategy: The query strategy wrapping the model.
+            datamodule: The data, with at least one labelled item.
+            query_size: Items to label per round. A query larger than the
+                pool takes the whole pool, with a warning.
+            max_rounds: Rounds to run, counting the first one, which trains
+                on the initial labels. ``None`` for no limit.
+            max_budget: Maximum number of labelled items, initial labels
+                included. The last query is cut to fit. ``None`` for no limit.
+            reinit_model: Restore the model's weights from before the run at
+                the start of every round. ``False`` continues from the
+                previous round's weights.
+            on_round_end: Called with each round's record as soon as it is
+                complete.
+
+        Returns:
+            One record per round and the reason the run stopped.
+
+        Raises:
+            InvalidArgumentError: Before any training, on a wrong strategy or
+                data module type, a ``query_size``, ``max_rounds`` or
+                ``max_budget`` that is not a positive integer, a budget below
+                the labelled count, or no labelled item to start from.
+        """
+        check_strategy_and_data(strategy, datamodule)
+        query_size = check_count("query_size", query_size)
+        max_rounds = check_optional_count("max_rounds", max_rounds)
+        max_budget = check_optional_count("max_budget", max_budget)
+        _check_start(datamodule, max_budget)
+
+        model = strategy.model
+        initial_weights = copy.deepcopy(model.state_dict()) if reinit_model else None
+        results = ActiveFitResults(strategy=type(strategy).__name__)
+        round_index = datamodule.current_round
+        while True:
+            datamodule.check_dataset_unchanged()
+            if initial_weights is not None:
+                model.load_state_dict(initial_weights)
+            runner = self.new_round_trainer(round_index)
+            self.round_trainer = runner
+            num_labelled, num_train, num_val = datamodule.num_labelled, datamodule.num_train, datamodule.num_val
+
+            started = time.perf_counter()
+            runner.fit(
+                model,
+                train_dataloaders=datamodule.train_dataloader(),
+                val_dataloaders=datamodule.val_dataloader() if datamodule.has_validation else None,
+            )
+            fit_seconds = time.perf_counter() - started
+
+            started = time.perf_counter()
+            metrics = self._test(runner, model, datamodule)
+            test_seconds = time.perf_counter() - started
+
+            stop = find_stop_reason(
+                rounds_done=len(results) + 1,
+                max_rounds=max_rounds,
+                num_labelled=num_labelled,
+                max_budget=max_budget,
+                pool_size=datamodule.num_unlabelled,
+            )
+            queried = np.empty(0, dtype=np.int64)
+            query_seconds = 0.0
+            if stop is None:
+                if query_size > datamodule.num_unlabelled:
+                    _warn_query_exceeds_pool(query_size, datamodule.num_unlabelled)
+                size = min(query_size, datamodule.num_unlabelled)
+                if max_budget is not None:
+                    size = min(size, max_budget - num_labelled)
+                started = time.perf_counter()
+                queried = self._select(runner, strategy, datamodule, size, round_index)
+                query_seconds = time.perf_counter() - started
+                datamodule.label(queried, round=round_index + 1)
+
+            record = RoundResult(
+                round=round_index,
+                num_labelled=num_labelled,
+                num_train=num_train,
+                num_val=num_val,
+                metrics=metrics,
+                fit_seconds=fit_seconds,
+                test_seconds=test_seconds,
+                query_seconds=query_seconds,
+                queried_ids=queried,
+            )
+            results.rounds.append(record)
+            self._log_round(record)
+            if on_round_end is not None:
+                on_round_end(record)
+            if stop is not None:
+                results.stop_reason, results.stop_message = stop
+                log.info(results.stop_message)
+                return results
+            round_index += 1
+
+    def query(self, strategy: QueryStrategy, datamodule: ActiveDataModule, query_size: int) -> np.ndarray:
+        """Score the current pool once with the model's current weights and return the chosen ids.
+
+        Labels nothing: pass the ids to ``datamodule.label`` once their labels
+        are known.
+
+        Returns:
+            ``min(query_size, pool size)`` distinct dataset ids, most
+            informative first.
+
+        Raises:
+            EmptyPoolError: When every item is labelled.
+            InvalidArgumentError: On a wrong type or a ``query_size`` that is
+                not a positive integer.
+        """
+        check_strategy_and_data(strategy, datamodule)
+        query_size = check_count("query_size", query_size)
+        pool_size = datamodule.num_unlabelled
+        if pool_size == 0:
+            raise EmptyPoolError(
+                f"Cannot query: all {datamodule.dataset_length} items are labelled, so the pool "
+                "is empty. Stop the run, or build a data module over more data."
+            )
+        if query_size > pool_size:
+            _warn_query_exceeds_pool(query_size, pool_size)
+        return self._select(self, strategy, datamodule, min(query_size, pool_size), datamodule.current_round)
+
+    # ---------------------------------------------------------------- phases
+
+    def _test(self, runner: pl.Trainer, model: Any, datamodule: ActiveDataModule) -> dict[str, float]:
+        if datamodule.test_dataset is None:
+            return {}
+        outputs = runner.test(model, dataloaders=datamodule.test_dataloader(), verbose=False)
+        metrics: dict[str, float] = {}
+        for output in outputs:
+            metrics.update({name: float(value) for name, value in output.items()})
+        return metrics
+
+    def _select(
+        self,
+        runner: pl.Trainer,
+        strategy: QueryStrategy,
+        datamodule: ActiveDataModule,
+        query_size: int,
+        round_index: int,
+    ) -> np.ndarray:
+        pool_ids = datamodule.pool_ids
+        scores = None
+        if strategy.needs_pool_pass:
+            strategy.configure_pool(target_key=datamodule.target_key, round_index=round_index)
+            runner.predict(strategy, dataloaders=datamodule.pool_dataloader(), return_predictions=False)
+            scores = strategy.collected_scores(pool_ids)
+        ids = strategy.query(pool_ids, scores, query_size)
+        return check_queried_ids(ids, pool_ids, query_size, strategy)
+
+    def _log_round(self, record: RoundResult) -> None:
+        values = {
+            "round": record.round,
+            "num_labelled": record.num_labelled,
+            **record.metrics,
+            "fit_seconds": record.fit_seconds,
+            "query_seconds": record.query_seconds,
+        }
+        for logger in self.loggers:
+            prefixed = {f"active/{name}": float(value) for name, value in values.items()}
+            logger.log_metrics(prefixed, step=record.num_labelled)
+            logger.save()
+        log.info(
+            "Round %d: %d labelled, %s",
+            record.round,
+            record.num_labelled,
+            ", ".join(f"{name}={value:.4g}" for name, value in record.metrics.items()) or "no test set",
+        )
+
+
+def _copy_callback(callback: Any) -> Any:
+    try:
+        return copy.deepcopy(callback)
+    except Exception as error:
+        raise InvalidArgumentError(
+            "callbacks",
+            "callbacks that copy.deepcopy can copy, so each round starts from a fresh one",
+            f"a {type(callback).__name__} that failed to copy ({error})",
+            "Keep unpicklable objects such as open files or locks out of the callback's attributes.",
+        ) from error
+
+
+def _check_start(datamodule: ActiveDataModule, max_budget: int | None) -> None:
+    if datamodule.num_labelled == 0:
+        raise InvalidArgumentError(
+            "datamodule",
+            "at least one labelled item to train the first round on",
+            "no labelled item",
+            "Pass initial_labels=... to ActiveDataModule, or call datamodule.label(ids) first.",
+        )
+    if datamodule.num_train == 0:
+        raise InvalidArgumentError(
+            "datamodule",
+            "at least one labelled item outside the validation hold-out",
+            f"{datamodule.num_labelled} labelled items, all held out for validation",
+            "Label more items or lower val_fraction.",
+        )
+    if max_budget is not None and max_budget < datamodule.num_labelled:
+        raise InvalidArgumentError(
+            "max_budget",
+            f"at least the {datamodule.num_labelled} items already labelled",
+            max_budget,
+            "Raise max_budget, or start with fewer initial labels.",
+        )
+
+
+def _warn_query_exceeds_pool(query_size: int, pool_size: int) -> None:
+    rank_zero_warn(
+        f"query_size={query_size} is larger than the pool ({pool_size} unlabelled items): "
+        "the query takes the whole pool."
+    )
