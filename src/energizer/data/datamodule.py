@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from energizer.data.initial_labels import draw_random, draw_stratified
 from energizer.data.pool import CollateWithIds, IndexedSubset, PoolBatch
-from energizer.data.targets import read_targets
+from energizer.data.targets import check_targets, read_targets
 from energizer.errors import DatasetChangedError, InvalidArgumentError, LabellingError
 
 __all__ = ["ActiveDataModule", "UNLABELLED"]
@@ -73,8 +73,10 @@ class ActiveDataModule(pl.LightningDataModule):
 
     Raises:
         InvalidArgumentError: On an empty dataset, a ``pool_dataset`` of
-            another length, an invalid ``val_fraction``, or initial labels
-            that do not fit the dataset.
+            another length, an invalid ``val_fraction`` or ``initial_sampling``,
+            or an initial count that does not fit the dataset.
+        LabellingError: On explicit initial ids that are out of range or
+            repeated.
     """
 
     def __init__(
@@ -135,7 +137,18 @@ class ActiveDataModule(pl.LightningDataModule):
                 "only without augmentation.",
             )
         self.val_fraction = _check_val_fraction(val_fraction, val_dataset)
-        self._rng = np.random.default_rng(seed)
+        if initial_sampling not in ("random", "stratified"):
+            raise InvalidArgumentError(
+                "initial_sampling",
+                "one of 'random', 'stratified'",
+                repr(initial_sampling),
+                "Choose one of the listed sampling rules.",
+            )
+        # Separate streams for the initial draw and the validation hold-out,
+        # so that neither changes the other's choices.
+        initial_seed, holdout_seed = np.random.SeedSequence(seed).spawn(2)
+        self._rng = np.random.default_rng(holdout_seed)
+        self._initial_seed = initial_seed
         self._label_rounds = np.full(self.dataset_length, UNLABELLED, dtype=np.int64)
         self._is_validation = np.zeros(self.dataset_length, dtype=bool)
         if initial_labels is not None:
@@ -243,10 +256,13 @@ class ActiveDataModule(pl.LightningDataModule):
             LabellingError: When an id is not an integer, is out of range,
                 repeats, or is already labelled. Nothing is labelled then.
         """
+        if round is not None and (isinstance(round, bool) or not isinstance(round, Integral) or round < 0):
+            raise LabellingError(
+                f"Invalid `round`: expected an integer >= 0, received {round!r}. "
+                "Omit it to record the round after the current one."
+            )
         ids = self._check_ids_to_label(ids)
         round_index = self.current_round + 1 if round is None else int(round)
-        if round_index < 0:
-            raise LabellingError(f"Invalid `round`: expected an integer >= 0, received {round}.")
         self._label_rounds[ids] = round_index
         if self.val_fraction is not None:
             self._hold_out_validation(ids)
@@ -276,6 +292,8 @@ class ActiveDataModule(pl.LightningDataModule):
 
         Raises:
             DatasetChangedError: When the state belongs to a dataset of another length.
+            InvalidArgumentError: When the state was saved with another
+                ``val_fraction`` or its rounds are malformed.
         """
         if int(state_dict["dataset_length"]) != self.dataset_length:
             raise DatasetChangedError(
@@ -283,7 +301,21 @@ class ActiveDataModule(pl.LightningDataModule):
                 f"but this data module's dataset has {self.dataset_length}. "
                 "Load the state into a data module over the same dataset."
             )
+        if state_dict.get("val_fraction") != self.val_fraction:
+            raise InvalidArgumentError(
+                "val_fraction",
+                f"the value the state was saved with ({state_dict.get('val_fraction')})",
+                self.val_fraction,
+                "Build the data module with the same val_fraction as the run that saved the state.",
+            )
         rounds = np.asarray(state_dict["label_rounds"], dtype=np.int64)
+        if rounds.shape != (self.dataset_length,) or rounds.min() < UNLABELLED:
+            raise InvalidArgumentError(
+                "state_dict",
+                f"label_rounds with one round >= {UNLABELLED} per item ({self.dataset_length} values)",
+                f"{rounds.size} values with minimum {rounds.min() if rounds.size else None}",
+                "Load a state saved by ActiveDataModule.state_dict() for this dataset.",
+            )
         validation = np.zeros(self.dataset_length, dtype=bool)
         validation[np.asarray(state_dict["validation_ids"], dtype=np.int64)] = True
         self._label_rounds = rounds
@@ -363,15 +395,8 @@ class ActiveDataModule(pl.LightningDataModule):
                     "Pass a smaller count, or explicit ids as a list.",
                 )
             if sampling == "random":
-                return draw_random(count, self.dataset_length, self.seed)
-            if sampling == "stratified":
-                return draw_stratified(count, self._read_targets(), self.seed)
-            raise InvalidArgumentError(
-                "initial_sampling",
-                "one of 'random', 'stratified'",
-                sampling,
-                "Choose one of the listed sampling rules.",
-            )
+                return draw_random(count, self.dataset_length, self._initial_seed)
+            return draw_stratified(count, self._read_targets(), self._initial_seed)
         if isinstance(initial_labels, (Sequence, np.ndarray)) and not isinstance(initial_labels, str):
             return np.asarray(initial_labels)
         raise InvalidArgumentError(
@@ -384,15 +409,7 @@ class ActiveDataModule(pl.LightningDataModule):
     def _read_targets(self) -> np.ndarray:
         if self._targets is None:
             return read_targets(self.train_dataset, self.target_key)
-        targets = np.asarray(self._targets)
-        if targets.shape != (self.dataset_length,):
-            raise InvalidArgumentError(
-                "targets",
-                f"one class per item, shape ({self.dataset_length},)",
-                f"shape {targets.shape}",
-                "Pass one class per item of train_dataset.",
-            )
-        return targets
+        return check_targets(self._targets, self.dataset_length)
 
     def _check_ids_to_label(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
         array = np.asarray(ids)

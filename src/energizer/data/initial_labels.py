@@ -7,13 +7,15 @@ import numpy as np
 __all__ = ["draw_random", "draw_stratified"]
 
 
-def draw_random(count: int, num_items: int, seed: int | None) -> np.ndarray:
+def draw_random(count: int, num_items: int, seed: int | np.random.SeedSequence | None) -> np.ndarray:
     """Return ``count`` distinct ids drawn uniformly from ``range(num_items)``, sorted."""
     rng = np.random.default_rng(seed)
     return np.sort(rng.choice(num_items, size=count, replace=False))
 
 
-def draw_stratified(count: int, targets: np.ndarray, seed: int | None) -> np.ndarray:
+def draw_stratified(
+    count: int, targets: np.ndarray, seed: int | np.random.SeedSequence | None
+) -> np.ndarray:
     """Return ``count`` distinct ids whose classes follow the class frequencies of ``targets``.
 
     Each class gets ``count`` times its frequency, rounded down; the items left

@@ -11,7 +11,7 @@ from torch.utils.data import Dataset, TensorDataset
 
 from energizer.errors import InvalidArgumentError
 
-__all__ = ["read_targets", "target_of_item"]
+__all__ = ["check_targets", "read_targets", "target_of_item"]
 
 
 def target_of_item(item: Any, target_key: str | int | None) -> Any:
@@ -57,13 +57,22 @@ def read_targets(dataset: Dataset, target_key: str | int | None = None) -> np.nd
         targets = dataset.tensors[-1]
     else:
         targets = [_to_scalar(target_of_item(dataset[i], target_key)) for i in range(len(dataset))]
+    return check_targets(targets, len(dataset))
+
+
+def check_targets(targets: Any, num_items: int) -> np.ndarray:
+    """Return ``targets`` as an int64 array of shape ``(num_items,)``.
+
+    Raises:
+        InvalidArgumentError: When the shape differs or the values are not integers.
+    """
     if isinstance(targets, torch.Tensor):
         targets = targets.detach().cpu().numpy()
     array = np.asarray(targets)
-    if array.ndim != 1 or array.shape[0] != len(dataset):
+    if array.ndim != 1 or array.shape[0] != num_items:
         raise InvalidArgumentError(
             "targets",
-            f"one class per item, shape ({len(dataset)},)",
+            f"one class per item, shape ({num_items},)",
             f"an array of shape {array.shape}",
             "Pass targets=... with one integer class per dataset item.",
         )

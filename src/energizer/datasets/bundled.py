@@ -65,7 +65,7 @@ def load_bundled(name: str, *, test_fraction: float = 0.3, seed: int = 0) -> Bun
         raise InvalidArgumentError(
             "dataset",
             f"one of {', '.join(BUNDLED_DATASETS)}",
-            name,
+            repr(name),
             "Choose one of the listed bundled data sets.",
         )
     if not 0 < test_fraction < 1:

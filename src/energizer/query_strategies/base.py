@@ -20,7 +20,7 @@ __all__ = ["ModelOutput", "QueryStrategy"]
 
 
 class ModelOutput(Enum):
-    """What a strategy needs the model to compute over the pool."""
+    """Model output that a strategy needs computed over the pool."""
 
     LOGITS = "logits"
     """Logits of shape ``(N, C)`` from one deterministic forward pass."""
@@ -136,7 +136,7 @@ class QueryStrategy(pl.LightningModule):
     def pool_step(self, batch: Any, batch_idx: int) -> Tensor:
         """Return one score per item of a dataset batch, shape ``(B,)``.
 
-        Higher scores are queried first unless :attr:`score_order` says
+        Higher scores are queried first unless :attr:`score_order` states
         otherwise.
         """
         raise NotImplementedError(

@@ -32,5 +32,5 @@ def strategy_class(name: str) -> type[QueryStrategy]:
         return STRATEGIES[name]
     except KeyError:
         raise InvalidArgumentError(
-            "strategy", f"one of {', '.join(STRATEGIES)}", name, "Choose one of the listed strategies."
+            "strategy", f"one of {', '.join(STRATEGIES)}", repr(name), "Choose one of the listed strategies."
         ) from None

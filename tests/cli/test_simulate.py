@@ -1,0 +1,97 @@
+"""`energizer simulate` end to end on the bundled digits, and its input errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from energizer.cli.main import main
+
+SMALL_RUN = [
+    "simulate", "--dataset", "digits", "--strategy", "entropy,random", "--rounds", "3",
+    "--query-size", "10", "--initial-labels", "10", "--max-epochs", "3", "--seed", "0",
+]
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    output_dir = tmp_path_factory.mktemp("run")
+    status = main([*SMALL_RUN, "--output-dir", str(output_dir), "--quiet"])
+    return status, output_dir
+
+
+def test_simulate_exits_zero(small_run):
+    status, _ = small_run
+    assert status == 0
+
+
+def test_rounds_csv_columns(small_run):
+    _, output_dir = small_run
+    rounds = pd.read_csv(output_dir / "rounds.csv")
+    required = ["strategy", "seed", "round", "num_labelled", "test_accuracy", "fit_seconds", "query_seconds"]
+    assert list(rounds.columns[:4]) == required[:4]
+    assert set(required) <= set(rounds.columns)
+    assert "test_loss" in rounds.columns
+
+
+def test_rounds_csv_rows(small_run):
+    _, output_dir = small_run
+    rounds = pd.read_csv(output_dir / "rounds.csv")
+    assert rounds["strategy"].tolist() == ["entropy"] * 3 + ["random"] * 3
+    assert rounds["num_labelled"].tolist() == [10, 20, 30] * 2
+    assert rounds["test_accuracy"].between(0, 1).all()
+
+
+def test_learning_curve_is_png(small_run):
+    _, output_dir = small_run
+    assert (output_dir / "learning_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_strategies_share_initial_labels(small_run):
+    _, output_dir = small_run
+    rounds = pd.read_csv(output_dir / "rounds.csv")
+    first = rounds[rounds["round"] == 0]
+    assert first["test_accuracy"].nunique() == 1
+
+
+def test_console_script_prints_rows(tmp_path):
+    script = Path(sys.executable).with_name("energizer")
+    completed = subprocess.run(
+        [str(script), *SMALL_RUN[:-6], "--rounds", "2", "--max-epochs", "1", "--output-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr
+    lines = completed.stdout.splitlines()
+    assert lines[0].split()[:4] == ["strategy", "seed", "round", "labelled"]
+    assert sum(line.startswith(("entropy ", "random ")) for line in lines) == 4
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--dataset", "mnist"], "invalid choice: 'mnist' (choose from 'digits', 'breast-cancer', 'wine')"),
+        (["--strategy", "entropy,bald"], "invalid strategy 'bald'; choose from random, entropy, margin, least-confidence"),
+        (["--strategy", "entropy,entropy"], "a strategy is listed twice"),
+        (["--query-size", "0"], "expected a whole number >= 1, received 0"),
+        (["--rounds", "two"], "expected a whole number, received 'two'"),
+        (["--test-fraction", "1.5"], "strictly between 0 and 1, received 1.5"),
+        (["--dataset", "wine", "--initial-labels", "500"], "500 leaves no pool; the wine train split has 124 items"),
+    ],
+)
+def test_invalid_options_exit_two(arguments, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) as raised:
+        main(["simulate", *arguments, "--output-dir", str(tmp_path)])
+    assert raised.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_output_dir_that_is_a_file(tmp_path, capsys):
+    target = tmp_path / "taken"
+    target.write_text("")
+    with pytest.raises(SystemExit):
+        main(["simulate", "--output-dir", str(target)])
+    assert "exists and is not a folder" in capsys.readouterr().err

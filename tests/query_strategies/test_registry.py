@@ -1,0 +1,57 @@
+"""Tests of the command-line names of the query strategies."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from energizer.errors import InvalidArgumentError
+from energizer.query_strategies import (
+    EntropyStrategy,
+    LeastConfidenceStrategy,
+    MarginStrategy,
+    QueryStrategy,
+    RandomStrategy,
+)
+from energizer.query_strategies.registry import STRATEGIES, strategy_class
+
+NAMES = {
+    "random": RandomStrategy,
+    "entropy": EntropyStrategy,
+    "margin": MarginStrategy,
+    "least-confidence": LeastConfidenceStrategy,
+}
+
+
+@pytest.mark.parametrize(("name", "expected"), NAMES.items(), ids=list(NAMES))
+def test_name_maps_to_class(name, expected):
+    assert strategy_class(name) is expected
+
+
+def test_registry_has_every_name():
+    assert set(STRATEGIES) == set(NAMES)
+
+
+@pytest.mark.parametrize("name", list(STRATEGIES))
+def test_registered_class_is_strategy(name):
+    assert issubclass(STRATEGIES[name], QueryStrategy)
+
+
+@pytest.mark.parametrize("name", ["bald", "Entropy", "least_confidence", ""])
+def test_unknown_name_raises(name):
+    message = (
+        "Invalid `strategy`: expected one of random, entropy, margin, least-confidence, "
+        f"received {name}. Choose one of the listed strategies."
+    )
+
+    with pytest.raises(InvalidArgumentError, match=re.escape(message)):
+        strategy_class(name)
+
+
+@pytest.mark.parametrize("valid_name", list(STRATEGIES))
+def test_unknown_name_lists_each(valid_name):
+    with pytest.raises(InvalidArgumentError) as raised:
+        strategy_class("bald")
+
+    assert valid_name in str(raised.value)
