@@ -33,7 +33,9 @@ def top_k_ids(
         k: Number of ids to return, at most ``N``.
         order: Whether high or low scores come first.
     """
-    keys = -scores if order is ScoreOrder.HIGHER_FIRST else scores
+    # float64 so that negating unsigned integer scores cannot wrap around.
+    values = np.asarray(scores, dtype=np.float64)
+    keys = -values if order is ScoreOrder.HIGHER_FIRST else values
     # np.lexsort sorts by the last key first, so ids only break ties.
     ranking = np.lexsort((ids, keys))
     return ids[ranking[:k]]

@@ -42,7 +42,7 @@ def test_registered_class_is_strategy(name):
 def test_unknown_name_raises(name):
     message = (
         "Invalid `strategy`: expected one of random, entropy, margin, least-confidence, "
-        f"received {name}. Choose one of the listed strategies."
+        f"received {name!r}. Choose one of the listed strategies."
     )
 
     with pytest.raises(InvalidArgumentError, match=re.escape(message)):

@@ -105,13 +105,6 @@ def test_keeps_ids_dtype():
     assert result.dtype == np.int32
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "top_k_ids negates the scores for HIGHER_FIRST, and negating unsigned integers "
-        "wraps around, so the lowest score ranks first"
-    ),
-)
 def test_unsigned_integer_scores():
     scores = np.array([0, 1, 2], dtype=np.uint8)
 

@@ -267,16 +267,6 @@ def test_wrapped_logits_output(wrap_logits):
     assert ids == HAND_RANKINGS[EntropyStrategy][:3]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=InvalidScoresError,
-    reason=(
-        "ActiveDataModule documents target_key as the target's position in sequence items "
-        "and says strategies drop it, but QueryStrategy.get_inputs_from_batch ignores an "
-        "integer target_key and returns batch[0] of every 2-element batch, so with "
-        "target_key=0 the model receives the targets"
-    ),
-)
 def test_target_first_tuple_drops_target():
     logits = hand_logits()
     dataset = TensorDataset(torch.zeros(len(logits), dtype=torch.int64), logits)
@@ -287,13 +277,6 @@ def test_target_first_tuple_drops_target():
     assert ids == HAND_RANKINGS[EntropyStrategy][:3]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "PoolScores stores scores as float32, so float64 scores closer than float32 "
-        "resolution become equal and are ordered by id instead of by score"
-    ),
-)
 def test_float64_scores_keep_precision():
     # Least confidence is 0.5 - 5e-10 for id 0 and 0.5 - 2.5e-10 for id 1.
     logits = torch.tensor([[0.0, 2e-9], [0.0, 1e-9], [0.0, 5.0]], dtype=torch.float64)
@@ -360,13 +343,11 @@ def test_error_names_current_round():
 
 
 def test_all_minus_inf_row_raises():
-    # NOTE: the error comes from the acquisition function, so it names the
-    # row's position in the batch rather than its dataset id.
     logits = hand_logits()
     logits[5] = -math.inf
     datamodule = hand_datamodule(logits_dataset(logits))
 
-    with pytest.raises(EnergizerError, match="received all logits -inf in 1 of 4 rows"):
+    with pytest.raises(InvalidScoresError, match=r"all -inf, so no class is possible, for 1 of 4 items .* round 0"):
         query(EntropyStrategy(IdentityModel()), datamodule, 3)
 
 

@@ -38,7 +38,7 @@ def check_count(name: str, value: Any, minimum: int = 1) -> int:
     """Return ``value`` as an int, raising unless it is an integer >= ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
         raise InvalidArgumentError(
-            name, f"an integer >= {minimum}", value, f"Pass {name} as a whole number, at least {minimum}."
+            name, f"an integer >= {minimum}", repr(value), f"Pass {name} as a whole number, at least {minimum}."
         )
     return int(value)
 

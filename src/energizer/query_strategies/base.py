@@ -88,14 +88,20 @@ class QueryStrategy(pl.LightningModule):
     def get_inputs_from_batch(self, batch: Any) -> Any:
         """Return the model inputs of a dataset batch.
 
-        Handles a ``(inputs, target)`` pair, which returns ``inputs``, and a
-        mapping holding :attr:`target_key`, which returns the mapping without
-        it. Anything else is returned as it is. Override this for other
-        layouts.
+        With the data module's :attr:`target_key` set, the target is dropped:
+        a mapping loses that key, and a sequence loses that position, leaving
+        its one remaining element or a tuple of the rest. Without it, a
+        ``(inputs, target)`` pair returns ``inputs``. Anything else is returned
+        as it is. Override this for other layouts.
         """
+        is_sequence = isinstance(batch, Sequence) and not isinstance(batch, str)
         if isinstance(batch, Mapping) and self.target_key in batch:
             return {key: value for key, value in batch.items() if key != self.target_key}
-        if isinstance(batch, Sequence) and not isinstance(batch, str) and len(batch) == 2:
+        if is_sequence and isinstance(self.target_key, int) and -len(batch) <= self.target_key < len(batch):
+            position = self.target_key % len(batch)
+            rest = tuple(item for index, item in enumerate(batch) if index != position)
+            return rest[0] if len(rest) == 1 else rest
+        if is_sequence and self.target_key is None and len(batch) == 2:
             return batch[0]
         return batch
 
@@ -130,6 +136,13 @@ class QueryStrategy(pl.LightningModule):
                 f"The model returned NaN or +inf logits for {rows} of {output.shape[0]} items "
                 f"of a pool batch in round {self.round_index}. Training has probably diverged: "
                 "lower the learning rate or check the inputs for NaN."
+            )
+        impossible = (output == float("-inf")).all(dim=1)
+        if impossible.any():
+            raise InvalidScoresError(
+                f"The model returned logits that are all -inf, so no class is possible, for "
+                f"{int(impossible.sum())} of {output.shape[0]} items of a pool batch in round "
+                f"{self.round_index}. Check the model's output masking."
             )
         return output
 

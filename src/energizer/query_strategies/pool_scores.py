@@ -13,7 +13,7 @@ __all__ = ["PoolScores"]
 class PoolScores:
     """Scores of the pool items seen so far, stored by dataset id.
 
-    Memory grows with the number of pool items (one id and one float each),
+    Memory grows with the number of pool items (one id and one float64 each),
     never with the model's output size.
     """
 
@@ -24,7 +24,8 @@ class PoolScores:
     def add(self, ids: torch.Tensor, scores: torch.Tensor) -> None:
         """Store ``scores[i]`` as the score of dataset id ``ids[i]``."""
         self._ids.append(ids.detach().cpu().numpy().astype(np.int64, copy=False))
-        self._scores.append(scores.detach().float().cpu().numpy())
+        # float64 keeps apart scores that float32 would round to ties.
+        self._scores.append(scores.detach().to(torch.float64).cpu().numpy())
 
     def aligned_to(self, pool_ids: np.ndarray, *, round_index: int) -> np.ndarray:
         """Return the scores of ``pool_ids``, in that order.
@@ -35,7 +36,7 @@ class PoolScores:
                 NaN or infinite.
         """
         ids = np.concatenate(self._ids) if self._ids else np.empty(0, dtype=np.int64)
-        scores = np.concatenate(self._scores) if self._scores else np.empty(0, dtype=np.float32)
+        scores = np.concatenate(self._scores) if self._scores else np.empty(0, dtype=np.float64)
         order = np.argsort(ids, kind="stable")
         ids, scores = ids[order], scores[order]
         repeated = ids[1:][ids[1:] == ids[:-1]]
