@@ -16,6 +16,7 @@ __all__ = [
     "DatasetChangedError",
     "InvalidScoresError",
     "InvalidQueryError",
+    "MissingDropoutError",
     "format_message",
 ]
 
@@ -63,3 +64,7 @@ class InvalidScoresError(EnergizerError, RuntimeError):
 
 class InvalidQueryError(EnergizerError, RuntimeError):
     """A strategy's ``query`` returned ids that are repeated, labelled or of the wrong count."""
+
+
+class MissingDropoutError(EnergizerError, ValueError):
+    """A Monte Carlo dropout strategy wraps a model that has no dropout layer."""

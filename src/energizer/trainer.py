@@ -112,8 +112,8 @@ class Trainer(pl.Trainer):
                 ``max_budget`` that is not a positive integer, a budget below
                 the labelled count, or no labelled item to start from.
         """
-        check_strategy_and_data(strategy, datamodule)
         query_size = check_count("query_size", query_size)
+        check_strategy_and_data(strategy, datamodule, query_size)
         max_rounds = check_optional_count("max_rounds", max_rounds)
         max_budget = check_optional_count("max_budget", max_budget)
         _check_start(datamodule, max_budget)
@@ -198,8 +198,8 @@ class Trainer(pl.Trainer):
             InvalidArgumentError: On a wrong type or a ``query_size`` that is
                 not a positive integer.
         """
-        check_strategy_and_data(strategy, datamodule)
         query_size = check_count("query_size", query_size)
+        check_strategy_and_data(strategy, datamodule, query_size)
         pool_size = datamodule.num_unlabelled
         if pool_size == 0:
             raise EmptyPoolError(
@@ -232,7 +232,9 @@ class Trainer(pl.Trainer):
         pool_ids = datamodule.pool_ids
         scores = None
         if strategy.needs_pool_pass:
-            strategy.configure_pool(target_key=datamodule.target_key, round_index=round_index)
+            strategy.configure_pool(
+                target_key=datamodule.target_key, round_index=round_index, query_size=query_size
+            )
             runner.predict(strategy, dataloaders=datamodule.pool_dataloader(), return_predictions=False)
             scores = strategy.collected_scores(pool_ids)
         ids = strategy.query(pool_ids, scores, query_size)

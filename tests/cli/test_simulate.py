@@ -74,7 +74,7 @@ def test_console_script_prints_rows(tmp_path):
     ("arguments", "message"),
     [
         (["--dataset", "mnist"], "invalid choice: 'mnist' (choose from 'digits', 'breast-cancer', 'wine')"),
-        (["--strategy", "entropy,bald"], "invalid strategy 'bald'; choose from random, entropy, margin, least-confidence"),
+        (["--strategy", "entropy,coreset"], "invalid strategy 'coreset'; choose from random, entropy, margin, least-confidence, bald,"),
         (["--strategy", "entropy,entropy"], "a strategy is listed twice"),
         (["--query-size", "0"], "expected a whole number >= 1, received 0"),
         (["--rounds", "two"], "expected a whole number, received 'two'"),

@@ -24,7 +24,16 @@ from energizer.acquisition import entropy, least_confidence, margin
 from energizer.data import CollateWithIds, IndexedSubset, PoolBatch
 from energizer.errors import EmptyPoolError, InvalidArgumentError
 from energizer.query_strategies import (
+    BALDStrategy,
+    BatchBALDStrategy,
     EntropyStrategy,
+    ExpectedEntropyStrategy,
+    MeanStdStrategy,
+    PowerBALDStrategy,
+    PredictiveEntropyStrategy,
+    SoftmaxBALDStrategy,
+    SoftRankBALDStrategy,
+    VariationRatiosStrategy,
     LeastConfidenceStrategy,
     MarginStrategy,
     QueryStrategy,
@@ -94,12 +103,12 @@ class QueryStrategyContract:
     """Checks that every query strategy must pass.
 
     Subclass it as ``Test<Name>`` and set ``strategy_class``. Set
-    ``reads_pool_items = False`` for a strategy that chooses ids without
-    looking at the items, which skips the permuted-dataset check.
+    ``permutation_skip_reason`` for a strategy whose choice legitimately
+    depends on the dataset's item order, which skips the permuted-dataset check.
     """
 
     strategy_class: ClassVar[type[QueryStrategy]]
-    reads_pool_items: ClassVar[bool] = True
+    permutation_skip_reason: ClassVar[str | None] = None
     query_size: ClassVar[int] = 5
 
     def new_strategy(self, *, seed: int = 0, model_seed: int = 0) -> QueryStrategy:
@@ -194,11 +203,8 @@ class QueryStrategyContract:
         np.testing.assert_array_equal(ids, expected)
 
     def test_permuted_dataset_same_ids(self):
-        if not self.reads_pool_items:
-            pytest.skip(
-                f"{self.strategy_class.__name__} chooses among ids without reading the items, "
-                "so permuting the items changes its choice"
-            )
+        if self.permutation_skip_reason is not None:
+            pytest.skip(self.permutation_skip_reason)
         dataset = make_dataset()
         permutation = np.random.default_rng(5).permutation(NUM_ITEMS)
         features, targets = dataset.tensors
@@ -291,7 +297,10 @@ class QueryStrategyContract:
 
 class TestRandomStrategy(QueryStrategyContract):
     strategy_class = RandomStrategy
-    reads_pool_items = False
+    permutation_skip_reason = (
+        "RandomStrategy chooses among ids without reading the items, so permuting the items "
+        "changes its choice"
+    )
 
     def test_other_seed_other_ids(self):
         first = self.run_query(make_datamodule(), strategy=self.new_strategy(seed=0))
@@ -330,11 +339,66 @@ class TestLeastConfidenceStrategy(QueryStrategyContract):
     strategy_class = LeastConfidenceStrategy
 
 
+class TestBALDStrategy(QueryStrategyContract):
+    strategy_class = BALDStrategy
+
+
+class TestBatchBALDStrategy(QueryStrategyContract):
+    strategy_class = BatchBALDStrategy
+
+
+class TestPredictiveEntropyStrategy(QueryStrategyContract):
+    strategy_class = PredictiveEntropyStrategy
+
+
+class TestExpectedEntropyStrategy(QueryStrategyContract):
+    strategy_class = ExpectedEntropyStrategy
+
+
+class TestVariationRatiosStrategy(QueryStrategyContract):
+    strategy_class = VariationRatiosStrategy
+
+
+class TestMeanStdStrategy(QueryStrategyContract):
+    strategy_class = MeanStdStrategy
+
+
+STOCHASTIC_SKIP = (
+    "stochastic selection draws its noise in dataset-id order, so permuting the items "
+    "gives them other noise"
+)
+
+
+class TestPowerBALDStrategy(QueryStrategyContract):
+    strategy_class = PowerBALDStrategy
+    permutation_skip_reason = STOCHASTIC_SKIP
+
+    def test_other_seed_other_ids(self):
+        first = self.run_query(make_datamodule(), strategy=self.new_strategy(seed=0))
+
+        second = self.run_query(make_datamodule(), strategy=self.new_strategy(seed=1))
+
+        assert first.tolist() != second.tolist()
+
+
+class TestSoftmaxBALDStrategy(TestPowerBALDStrategy):
+    strategy_class = SoftmaxBALDStrategy
+
+
+class TestSoftRankBALDStrategy(TestPowerBALDStrategy):
+    strategy_class = SoftRankBALDStrategy
+
+
 # ---------------------------------------------------- checks of the setup
 
 
+def _all_subclasses(cls: type) -> list[type]:
+    direct = cls.__subclasses__()
+    return direct + [grandchild for child in direct for grandchild in _all_subclasses(child)]
+
+
 def test_every_registered_strategy_has_contract():
-    covered = {contract.strategy_class for contract in QueryStrategyContract.__subclasses__()}
+    covered = {contract.strategy_class for contract in _all_subclasses(QueryStrategyContract)}
 
     for name, strategy_class in STRATEGIES.items():
         assert strategy_class in covered, f"add a QueryStrategyContract subclass for {name!r}"

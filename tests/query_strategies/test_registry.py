@@ -8,11 +8,20 @@ import pytest
 
 from energizer.errors import InvalidArgumentError
 from energizer.query_strategies import (
+    BALDStrategy,
+    BatchBALDStrategy,
     EntropyStrategy,
+    ExpectedEntropyStrategy,
     LeastConfidenceStrategy,
     MarginStrategy,
+    MeanStdStrategy,
+    PowerBALDStrategy,
+    PredictiveEntropyStrategy,
     QueryStrategy,
     RandomStrategy,
+    SoftmaxBALDStrategy,
+    SoftRankBALDStrategy,
+    VariationRatiosStrategy,
 )
 from energizer.query_strategies.registry import STRATEGIES, strategy_class
 
@@ -21,6 +30,15 @@ NAMES = {
     "entropy": EntropyStrategy,
     "margin": MarginStrategy,
     "least-confidence": LeastConfidenceStrategy,
+    "bald": BALDStrategy,
+    "batchbald": BatchBALDStrategy,
+    "power-bald": PowerBALDStrategy,
+    "softmax-bald": SoftmaxBALDStrategy,
+    "softrank-bald": SoftRankBALDStrategy,
+    "predictive-entropy": PredictiveEntropyStrategy,
+    "expected-entropy": ExpectedEntropyStrategy,
+    "variation-ratios": VariationRatiosStrategy,
+    "mean-std": MeanStdStrategy,
 }
 
 
@@ -38,11 +56,13 @@ def test_registered_class_is_strategy(name):
     assert issubclass(STRATEGIES[name], QueryStrategy)
 
 
-@pytest.mark.parametrize("name", ["bald", "Entropy", "least_confidence", ""])
+@pytest.mark.parametrize("name", ["coreset", "Entropy", "least_confidence", ""])
 def test_unknown_name_raises(name):
     message = (
-        "Invalid `strategy`: expected one of random, entropy, margin, least-confidence, "
-        f"received {name!r}. Choose one of the listed strategies."
+        "Invalid `strategy`: expected one of random, entropy, margin, least-confidence, bald, "
+        "batchbald, power-bald, softmax-bald, softrank-bald, predictive-entropy, "
+        f"expected-entropy, variation-ratios, mean-std, received {name!r}. "
+        "Choose one of the listed strategies."
     )
 
     with pytest.raises(InvalidArgumentError, match=re.escape(message)):
@@ -52,6 +72,6 @@ def test_unknown_name_raises(name):
 @pytest.mark.parametrize("valid_name", list(STRATEGIES))
 def test_unknown_name_lists_each(valid_name):
     with pytest.raises(InvalidArgumentError) as raised:
-        strategy_class("bald")
+        strategy_class("coreset")
 
     assert valid_name in str(raised.value)

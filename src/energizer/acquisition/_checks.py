@@ -121,3 +121,44 @@ def _check_values(logits: Tensor, name: str) -> None:
             f"all logits -inf in {count} of {len(logits)} rows (first at row {first})",
             "Give every item at least one possible class, or drop these rows before scoring.",
         )
+
+
+def check_mc_logits(logits: object, name: str = "logits") -> Tensor:
+    """Validate Monte Carlo sample logits of shape ``(N, T, C)`` like ``check_logits``.
+
+    Items are on dim 0, the T Monte Carlo samples on dim 1 and classes on dim 2. On top
+    of ``check_logits``, a 2-D input gets an error that points to the single-pass
+    functions, and ``T = 0`` is rejected.
+
+    Args:
+        logits: Value to validate.
+        name: Argument name shown in error messages.
+
+    Returns:
+        ``logits`` as a float32 or float64 tensor.
+
+    Raises:
+        TypeError: ``logits`` is not a tensor, or its dtype is not floating.
+        ValueError: ``logits`` is not 3-D, has no sample or no class, a logit is NaN
+            or +inf, or a sample has every logit equal to -inf.
+    """
+    layout = "(N, T, C)"
+    if isinstance(logits, Tensor) and torch.is_floating_point(logits) and logits.dim() == 2:
+        raise InvalidArgumentError(
+            name,
+            f"a 3-D tensor of shape {layout}, with Monte Carlo samples on dim 1",
+            f"shape {tuple(logits.shape)}",
+            "Logits of a single deterministic pass, of shape (N, C), need a single-pass"
+            " function such as energizer.acquisition.entropy, margin or least_confidence.",
+        )
+
+    logits = check_logits(logits, name, ndim=3, layout=layout)
+
+    if logits.shape[1] == 0:
+        raise InvalidArgumentError(
+            name,
+            "at least one Monte Carlo sample on dim 1 (T >= 1)",
+            f"shape {tuple(logits.shape)}",
+            "Run at least one stochastic forward pass per item and stack the logits on dim 1.",
+        )
+    return logits

@@ -59,15 +59,26 @@ def add_parser(commands: Any) -> None:
     )
     parser.add_argument(
         "--initial-sampling",
-        default="random",
+        default="stratified",
         choices=["random", "stratified"],
-        help="how the initial labels are drawn (default: random)",
+        help="how the initial labels are drawn: stratified keeps the class shares (default: stratified)",
     )
     parser.add_argument(
         "--rounds", type=_positive_int, default=10, help="rounds per strategy, the first included (default: 10)"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the split, initial labels and weights (default: 0)")
-    parser.add_argument("--max-epochs", type=_positive_int, default=50, help="training epochs per round (default: 50)")
+    parser.add_argument(
+        "--max-steps",
+        type=_positive_int,
+        default=300,
+        help="optimizer steps per round, whatever the number of labelled items (default: 300)",
+    )
+    parser.add_argument(
+        "--max-epochs",
+        type=_positive_int,
+        default=None,
+        help="epochs per round; with --max-steps, training stops at whichever comes first (default: no limit)",
+    )
     parser.add_argument("--batch-size", type=_positive_int, default=32, help="training batch size (default: 32)")
     parser.add_argument(
         "--learning-rate", type=_positive_float, default=1e-3, help="Adam learning rate (default: 0.001)"
@@ -148,7 +159,8 @@ def _run_strategy(
         seed=args.seed,
     )
     trainer = energizer.Trainer(
-        max_epochs=args.max_epochs,
+        max_steps=args.max_steps,
+        max_epochs=args.max_epochs if args.max_epochs is not None else -1,
         accelerator=args.accelerator,
         logger=False,
         enable_checkpointing=False,

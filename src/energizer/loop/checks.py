@@ -14,8 +14,8 @@ from energizer.query_strategies.base import QueryStrategy
 __all__ = ["check_strategy_and_data", "check_count", "check_optional_count", "check_queried_ids"]
 
 
-def check_strategy_and_data(strategy: Any, datamodule: Any) -> None:
-    """Raise when ``strategy`` or ``datamodule`` has the wrong type, or the dataset changed."""
+def check_strategy_and_data(strategy: Any, datamodule: Any, query_size: int) -> None:
+    """Raise on a wrong type, a changed dataset, or a model that the strategy cannot use."""
     if not isinstance(strategy, QueryStrategy):
         raise InvalidArgumentError(
             "strategy",
@@ -32,6 +32,7 @@ def check_strategy_and_data(strategy: Any, datamodule: Any) -> None:
             "with ActiveDataModule.from_datamodule(...).",
         )
     datamodule.check_dataset_unchanged()
+    strategy.check_setup(query_size)
 
 
 def check_count(name: str, value: Any, minimum: int = 1) -> int:

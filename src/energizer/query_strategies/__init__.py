@@ -1,6 +1,18 @@
 """Query strategies: which pool items to label next."""
 
 from energizer.query_strategies.base import ModelOutput, QueryStrategy
+from energizer.query_strategies.batch_bald import BatchBALDStrategy
+from energizer.query_strategies.bayesian import (
+    BALDStrategy,
+    BayesianStrategy,
+    ExpectedEntropyStrategy,
+    MeanStdStrategy,
+    PowerBALDStrategy,
+    PredictiveEntropyStrategy,
+    SoftmaxBALDStrategy,
+    SoftRankBALDStrategy,
+    VariationRatiosStrategy,
+)
 from energizer.query_strategies.random import RandomStrategy
 from energizer.query_strategies.uncertainty import (
     EntropyStrategy,
@@ -10,7 +22,17 @@ from energizer.query_strategies.uncertainty import (
 )
 
 __all__ = [
+    "BALDStrategy",
+    "BatchBALDStrategy",
+    "BayesianStrategy",
     "EntropyStrategy",
+    "ExpectedEntropyStrategy",
+    "MeanStdStrategy",
+    "PowerBALDStrategy",
+    "PredictiveEntropyStrategy",
+    "SoftmaxBALDStrategy",
+    "SoftRankBALDStrategy",
+    "VariationRatiosStrategy",
     "LeastConfidenceStrategy",
     "MarginStrategy",
     "ModelOutput",

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from energizer.data.pool import PoolBatch
 from energizer.errors import InvalidArgumentError, InvalidScoresError
 from energizer.query_strategies.pool_scores import PoolScores
-from energizer.selection import ScoreOrder, top_k_ids
+from energizer.selection import ScoreOrder, Selection, TopK
 
 __all__ = ["ModelOutput", "QueryStrategy"]
 
@@ -24,6 +24,9 @@ class ModelOutput(Enum):
 
     LOGITS = "logits"
     """Logits of shape ``(N, C)`` from one deterministic forward pass."""
+
+    MC_LOGITS = "mc_logits"
+    """Logits of shape ``(N, T, C)`` from ``T`` Monte Carlo dropout passes."""
 
 
 class QueryStrategy(pl.LightningModule):
@@ -45,13 +48,17 @@ class QueryStrategy(pl.LightningModule):
 
     Args:
         model: The user's model, usually a ``LightningModule``.
+        selection: How scores become ids: :class:`~energizer.selection.TopK`
+            (the default) or a stochastic sampling step.
         seed: Seed of the strategy's own random choices.
     """
 
     requires: ClassVar[frozenset[ModelOutput]] = frozenset({ModelOutput.LOGITS})
     score_order: ClassVar[ScoreOrder] = ScoreOrder.HIGHER_FIRST
 
-    def __init__(self, model: nn.Module, *, seed: int | None = None) -> None:
+    def __init__(
+        self, model: nn.Module, *, selection: Selection | None = None, seed: int | None = None
+    ) -> None:
         super().__init__()
         if not isinstance(model, nn.Module):
             raise InvalidArgumentError(
@@ -60,10 +67,19 @@ class QueryStrategy(pl.LightningModule):
                 f"a {type(model).__name__}",
                 f"Pass the model to wrap: {type(self).__name__}(MyLightningModel()).",
             )
+        if selection is not None and not isinstance(selection, Selection):
+            raise InvalidArgumentError(
+                "selection",
+                "an energizer.selection.Selection such as TopK() or PowerSampling()",
+                f"a {type(selection).__name__}",
+                "Pass a selection step from energizer.selection.",
+            )
         self.model = model
+        self.selection = selection if selection is not None else TopK()
         self.seed = seed
         self.target_key: str | int | None = None
         self.round_index = 0
+        self.query_size: int | None = None
         self._pool_scores = PoolScores()
 
     @property
@@ -74,14 +90,24 @@ class QueryStrategy(pl.LightningModule):
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         return self.model(*args, **kwargs)
 
-    def configure_pool(self, *, target_key: str | int | None, round_index: int) -> None:
-        """Set what the next pool pass needs to know about the data and the round.
+    def configure_pool(
+        self, *, target_key: str | int | None, round_index: int, query_size: int | None = None
+    ) -> None:
+        """Set what the next pool pass needs to know about the data, the round and the query.
 
         ``Trainer`` calls this before every pool pass; a user who calls
         ``Trainer.predict`` on the strategy directly may call it too.
         """
         self.target_key = target_key
         self.round_index = round_index
+        self.query_size = query_size
+
+    def check_setup(self, query_size: int | None = None) -> None:
+        """Raise when the strategy cannot run with its model or with ``query_size``.
+
+        ``Trainer`` calls this before any training, so a wrong pairing fails
+        at once. The base class accepts everything.
+        """
 
     # ----------------------------------------------------------------- hooks
 
@@ -118,6 +144,10 @@ class QueryStrategy(pl.LightningModule):
                 logits, or that hold NaN or ``+inf``.
         """
         output = self.model(**inputs) if isinstance(inputs, Mapping) else self.model(inputs)
+        return self.check_logits(output)
+
+    def check_logits(self, output: Any) -> Tensor:
+        """Return the logits in a model output, raising unless they are valid ``(B, C)`` logits."""
         if isinstance(output, Mapping) and "logits" in output:
             output = output["logits"]
         elif not isinstance(output, Tensor) and isinstance(getattr(output, "logits", None), Tensor):
@@ -173,7 +203,7 @@ class QueryStrategy(pl.LightningModule):
             raise NotImplementedError(
                 f"{type(self).__name__} declares no pool outputs, so it must override query()."
             )
-        return top_k_ids(pool_ids, scores, query_size, self.score_order)
+        return self.selection.select(pool_ids, scores, query_size, self.score_order)
 
     # ------------------------------------------------------- Lightning glue
 

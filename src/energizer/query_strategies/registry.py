@@ -4,6 +4,17 @@ from __future__ import annotations
 
 from energizer.errors import InvalidArgumentError
 from energizer.query_strategies.base import QueryStrategy
+from energizer.query_strategies.batch_bald import BatchBALDStrategy
+from energizer.query_strategies.bayesian import (
+    BALDStrategy,
+    ExpectedEntropyStrategy,
+    MeanStdStrategy,
+    PowerBALDStrategy,
+    PredictiveEntropyStrategy,
+    SoftmaxBALDStrategy,
+    SoftRankBALDStrategy,
+    VariationRatiosStrategy,
+)
 from energizer.query_strategies.random import RandomStrategy
 from energizer.query_strategies.uncertainty import (
     EntropyStrategy,
@@ -18,6 +29,15 @@ STRATEGIES: dict[str, type[QueryStrategy]] = {
     "entropy": EntropyStrategy,
     "margin": MarginStrategy,
     "least-confidence": LeastConfidenceStrategy,
+    "bald": BALDStrategy,
+    "batchbald": BatchBALDStrategy,
+    "power-bald": PowerBALDStrategy,
+    "softmax-bald": SoftmaxBALDStrategy,
+    "softrank-bald": SoftRankBALDStrategy,
+    "predictive-entropy": PredictiveEntropyStrategy,
+    "expected-entropy": ExpectedEntropyStrategy,
+    "variation-ratios": VariationRatiosStrategy,
+    "mean-std": MeanStdStrategy,
 }
 """Strategy classes by the name ``energizer simulate --strategy`` takes."""
 

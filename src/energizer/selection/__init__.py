@@ -1,5 +1,15 @@
 """Selection steps: turning per-item scores into the ids to query."""
 
-from energizer.selection.top_k import ScoreOrder, top_k_ids
+from energizer.selection.base import ScoreOrder, Selection
+from energizer.selection.stochastic import PowerSampling, SoftmaxSampling, SoftRankSampling
+from energizer.selection.top_k import TopK, top_k_ids
 
-__all__ = ["ScoreOrder", "top_k_ids"]
+__all__ = [
+    "PowerSampling",
+    "ScoreOrder",
+    "Selection",
+    "SoftRankSampling",
+    "SoftmaxSampling",
+    "TopK",
+    "top_k_ids",
+]

@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-from enum import Enum
-
 import numpy as np
 
-__all__ = ["ScoreOrder", "top_k_ids"]
+# ScoreOrder is defined next to Selection, which needs it, and re-exported here.
+from energizer.selection.base import ScoreOrder, Selection
 
-
-class ScoreOrder(Enum):
-    """Which end of the score range a strategy queries first."""
-
-    HIGHER_FIRST = "higher_first"
-    """Higher scores are more informative (every uncertainty score in energizer)."""
-
-    LOWER_FIRST = "lower_first"
-    """Lower scores are more informative."""
+__all__ = ["ScoreOrder", "TopK", "top_k_ids"]
 
 
 def top_k_ids(
@@ -39,3 +30,19 @@ def top_k_ids(
     # np.lexsort sorts by the last key first, so ids only break ties.
     ranking = np.lexsort((ids, keys))
     return ids[ranking[:k]]
+
+
+class TopK(Selection):
+    """Deterministic selection of the ``k`` best-scored ids, with ties broken by ascending id.
+
+    The selection step that query strategies use unless given another. It has
+    no state, so :meth:`state_dict` returns an empty dict.
+
+    Example:
+        >>> import numpy as np
+        >>> TopK().select(np.array([4, 7, 9]), np.array([0.2, 0.9, 0.9]), k=2)
+        array([7, 9])
+    """
+
+    def _select(self, ids: np.ndarray, scores: np.ndarray, k: int, order: ScoreOrder) -> np.ndarray:
+        return top_k_ids(ids, scores, k, order)
