@@ -22,18 +22,19 @@ class BatchBALDStrategy(BayesianStrategy):
     Top-k BALD picks near-duplicates when they are all informative; BatchBALD
     scores each candidate by what it adds to the items already chosen, so the
     batch is diverse. The pool pass keeps the Monte Carlo logits of the
-    ``candidates`` items with the highest BALD score (all pool items when
-    ``candidates`` is ``None``), and the greedy selection runs on those.
+    ``candidates`` items with the highest BALD score, and the greedy
+    selection runs on those.
 
-    Memory: ``candidates * num_samples * C`` floats for the kept logits, plus
-    ``max_memory_bytes`` for the joint entropy. Without ``candidates`` the
-    kept logits grow with the whole pool.
+    Memory: ``candidates * num_samples * C`` float32 values for the kept
+    logits (1,000 x 20 x 10 take 0.8 MB), plus ``max_memory_bytes`` for the
+    joint entropy, whatever the pool size. With ``candidates=None`` the kept
+    logits grow with the whole pool.
 
     Args:
         model: The user's model, with at least one dropout layer.
         num_samples: Monte Carlo samples ``T`` per item.
-        candidates: Number of top-BALD pool items BatchBALD chooses among;
-            at least the query size. ``None`` uses the whole pool.
+        candidates: Number of top-BALD pool items BatchBALD chooses among,
+            at least the query size. ``None`` keeps every pool item.
         num_configurations: Sampled class configurations of the chosen
             items, once the exact joint no longer fits ``max_memory_bytes``.
         max_memory_bytes: Memory bound of the joint entropy computation.
@@ -49,7 +50,7 @@ class BatchBALDStrategy(BayesianStrategy):
         model: nn.Module,
         *,
         num_samples: int = 20,
-        candidates: int | None = None,
+        candidates: int | None = 1000,
         num_configurations: int = 10_000,
         max_memory_bytes: int = 256 * 2**20,
         consistent_masks: bool = True,
