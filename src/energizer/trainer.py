@@ -21,7 +21,7 @@ from energizer.loop.checks import (
     check_strategy_and_data,
 )
 from energizer.loop.stopping import find_stop_reason
-from energizer.query_strategies.base import QueryStrategy
+from energizer.query_strategies.base import PredictPass, QueryStrategy
 from energizer.results import ActiveFitResults, RoundResult
 
 __all__ = ["Trainer"]
@@ -229,15 +229,32 @@ class Trainer(pl.Trainer):
         query_size: int,
         round_index: int,
     ) -> np.ndarray:
+        def configure(predict_pass: PredictPass) -> None:
+            strategy.configure_pool(
+                target_key=datamodule.target_key,
+                round_index=round_index,
+                query_size=query_size,
+                predict_pass=predict_pass,
+            )
+
         pool_ids = datamodule.pool_ids
+        configure(PredictPass.POOL)
+        candidate_ids = strategy.candidate_ids(pool_ids)
+        if strategy.needs_labelled_pass:
+            configure(PredictPass.LABELLED)
+            if datamodule.num_labelled > 0:
+                labelled_loader = datamodule.labelled_dataloader()
+                runner.predict(strategy, dataloaders=labelled_loader, return_predictions=False)
+            configure(PredictPass.POOL)
         scores = None
         if strategy.needs_pool_pass:
-            strategy.configure_pool(
-                target_key=datamodule.target_key, round_index=round_index, query_size=query_size
-            )
-            runner.predict(strategy, dataloaders=datamodule.pool_dataloader(), return_predictions=False)
-            scores = strategy.collected_scores(pool_ids)
-        ids = strategy.query(pool_ids, scores, query_size)
+            # A data module that overrides pool_dataloader() without the ids
+            # argument keeps working unless a sub-pool is drawn.
+            is_subpool = candidate_ids.size < pool_ids.size
+            pool_loader = datamodule.pool_dataloader(candidate_ids) if is_subpool else datamodule.pool_dataloader()
+            runner.predict(strategy, dataloaders=pool_loader, return_predictions=False)
+            scores = strategy.collected_scores(candidate_ids)
+        ids = strategy.query(candidate_ids, scores, query_size)
         return check_queried_ids(ids, pool_ids, query_size, strategy)
 
     def _log_round(self, record: RoundResult) -> None:

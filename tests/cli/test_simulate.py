@@ -74,12 +74,22 @@ def test_console_script_prints_rows(tmp_path):
     ("arguments", "message"),
     [
         (["--dataset", "mnist"], "invalid choice: 'mnist' (choose from 'digits', 'breast-cancer', 'wine')"),
-        (["--strategy", "entropy,coreset"], "invalid strategy 'coreset'; choose from random, entropy, margin, least-confidence, bald,"),
+        (
+            ["--strategy", "entropy,core-set"],
+            "invalid strategy 'core-set'; choose from random, entropy, margin, least-confidence, bald, "
+            "batchbald, power-bald, softmax-bald, softrank-bald, predictive-entropy, expected-entropy, "
+            "variation-ratios, mean-std, coreset, badge, typiclust, cluster-margin",
+        ),
         (["--strategy", "entropy,entropy"], "a strategy is listed twice"),
+        (["--subpool-size", "5", "--query-size", "10"], "5 is smaller than --query-size 10"),
         (["--query-size", "0"], "expected a whole number >= 1, received 0"),
         (["--rounds", "two"], "expected a whole number, received 'two'"),
         (["--test-fraction", "1.5"], "strictly between 0 and 1, received 1.5"),
         (["--dataset", "wine", "--initial-labels", "500"], "500 leaves no pool; the wine train split has 124 items"),
+        (["--seed", "-1"], "expected a seed between 0 and 2**32 - 1, received -1"),
+        (["--learning-rate", "inf"], "expected a finite number > 0, received inf"),
+        (["--test-fraction", "0.999"], "cannot split digits with 0.999"),
+        (["--accelerator", "tpu"], "argument --accelerator: 'tpu' cannot run here"),
     ],
 )
 def test_invalid_options_exit_two(arguments, message, tmp_path, capsys):
@@ -95,3 +105,22 @@ def test_output_dir_that_is_a_file(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["simulate", "--output-dir", str(target)])
     assert "exists and is not a folder" in capsys.readouterr().err
+
+
+def test_existing_results_need_overwrite(small_run, capsys):
+    _, output_dir = small_run
+    before = (output_dir / "rounds.csv").read_bytes()
+
+    with pytest.raises(SystemExit) as raised:
+        main([*SMALL_RUN, "--output-dir", str(output_dir), "--quiet"])
+
+    assert raised.value.code == 2
+    assert "already holds rounds.csv; pass --overwrite" in capsys.readouterr().err
+    assert (output_dir / "rounds.csv").read_bytes() == before
+
+
+def test_error_shows_simulate_usage(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["simulate", "--strategy", "nope", "--output-dir", str(tmp_path)])
+
+    assert capsys.readouterr().err.startswith("usage: energizer simulate")

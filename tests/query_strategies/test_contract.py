@@ -24,8 +24,11 @@ from energizer.acquisition import entropy, least_confidence, margin
 from energizer.data import CollateWithIds, IndexedSubset, PoolBatch
 from energizer.errors import EmptyPoolError, InvalidArgumentError
 from energizer.query_strategies import (
+    BADGEStrategy,
     BALDStrategy,
     BatchBALDStrategy,
+    ClusterMarginStrategy,
+    CoresetStrategy,
     EntropyStrategy,
     ExpectedEntropyStrategy,
     MeanStdStrategy,
@@ -38,6 +41,7 @@ from energizer.query_strategies import (
     MarginStrategy,
     QueryStrategy,
     RandomStrategy,
+    TypiClustStrategy,
 )
 from energizer.query_strategies.registry import STRATEGIES
 
@@ -74,9 +78,9 @@ def scrambling_pool_collate(pairs: list[tuple[int, Any]]) -> PoolBatch:
 class ShuffledPoolDataModule(ActiveDataModule):
     """A data module whose pool loader shuffles items across batches with a fixed seed."""
 
-    def pool_dataloader(self) -> DataLoader:
+    def pool_dataloader(self, ids: Any = None) -> DataLoader:
         return DataLoader(
-            IndexedSubset(self.pool_dataset, self.pool_ids),
+            IndexedSubset(self.pool_dataset, self.pool_ids if ids is None else ids),
             batch_size=self.eval_batch_size,
             shuffle=True,
             generator=torch.Generator().manual_seed(3),
@@ -387,6 +391,60 @@ class TestSoftmaxBALDStrategy(TestPowerBALDStrategy):
 
 class TestSoftRankBALDStrategy(TestPowerBALDStrategy):
     strategy_class = SoftRankBALDStrategy
+
+
+class TestCoresetStrategy(QueryStrategyContract):
+    strategy_class = CoresetStrategy
+
+
+CLUSTERING_SKIP = (
+    "k-means draws its initial centers by position in dataset-id order, so permuting the "
+    "items can change the clusters"
+)
+
+
+class TestBADGEStrategy(QueryStrategyContract):
+    strategy_class = BADGEStrategy
+    permutation_skip_reason = "k-means++ draws its points by position in dataset-id order"
+
+    def test_other_seed_other_ids(self):
+        first = self.run_query(make_datamodule(), strategy=self.new_strategy(seed=0))
+
+        second = self.run_query(make_datamodule(), strategy=self.new_strategy(seed=1))
+
+        assert first.tolist() != second.tolist()
+
+
+class TestTypiClustStrategy(QueryStrategyContract):
+    strategy_class = TypiClustStrategy
+    permutation_skip_reason = CLUSTERING_SKIP
+
+
+class TestClusterMarginStrategy(QueryStrategyContract):
+    strategy_class = ClusterMarginStrategy
+    permutation_skip_reason = CLUSTERING_SKIP
+
+
+class TestSubpoolEntropyStrategy(QueryStrategyContract):
+    """Entropy sampling on a random sub-pool of 20 of the 54 pool items."""
+
+    strategy_class = EntropyStrategy
+    permutation_skip_reason = "the sub-pool is drawn by position in dataset-id order"
+    subpool_size: ClassVar[int] = 20
+
+    def new_strategy(self, *, seed: int = 0, model_seed: int = 0) -> QueryStrategy:
+        return self.strategy_class(SeededClassifier(model_seed), seed=seed, subpool_size=self.subpool_size)
+
+    def test_whole_pool_query_no_warning(self):
+        # A query larger than the sub-pool cannot be chosen from it.
+        message = "Invalid `subpool_size`: expected at least query_size=54"
+
+        with pytest.raises(InvalidArgumentError, match=re.escape(message)):
+            self.run_query(make_datamodule(), query_size=54)
+
+
+class TestSubpoolCoresetStrategy(TestSubpoolEntropyStrategy):
+    strategy_class = CoresetStrategy
 
 
 # ---------------------------------------------------- checks of the setup

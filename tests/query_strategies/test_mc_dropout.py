@@ -11,7 +11,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from energizer import ActiveDataModule
-from energizer.errors import MissingDropoutError
+from energizer.errors import InvalidScoresError, MissingDropoutError
 from energizer.query_strategies import BALDStrategy, BatchBALDStrategy, EntropyStrategy
 from energizer.query_strategies.mc_dropout import (
     DROPOUT_TYPES,
@@ -278,3 +278,45 @@ def test_deterministic_strategy_needs_no_dropout():
     ids = make_trainer().query(EntropyStrategy(DropoutNet(dropout=None)), datamodule, 3)
 
     assert ids.shape == (3,)
+
+
+class SequenceFirstNet(nn.Module):
+    """Dropout on a (length, batch, features) activation, as in seq-first transformer layers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.embed = nn.Linear(2, 8)
+        self.dropout = nn.Dropout(0.5)
+        self.head = nn.Linear(3 * 8, 3)
+
+    def forward(self, inputs):
+        sequence = self.embed(inputs.view(-1, 3, 2)).transpose(0, 1)
+        dropped = self.dropout(sequence).transpose(0, 1)
+        return self.head(dropped.flatten(1))
+
+
+@pytest.mark.parametrize("stack_samples", [True, False], ids=["stacked", "looped"])
+@pytest.mark.parametrize("eval_batch_size", [1, 7, 40])
+def test_sequence_first_masks_ignore_batch_size(stack_samples, eval_batch_size):
+    def scores(batch_size):
+        strategy = BALDStrategy(SequenceFirstNet(), num_samples=6, stack_samples=stack_samples, seed=3)
+        return bald_scores(strategy, batch_size)
+
+    # Batch sizes that equal no other dim of the activation (3 x B x 8).
+    np.testing.assert_allclose(scores(eval_batch_size), scores(9), rtol=1e-5, atol=1e-7)
+
+
+def test_zero_keep_dropout_warns():
+    strategy = BALDStrategy(DropoutNet(nn.Dropout(1.0)))
+    datamodule = ActiveDataModule(pool_dataset(), initial_labels=5, seed=0)
+
+    with pytest.warns(UserWarning, match="has p=1, so it zeroes its input in every Monte Carlo sample"):
+        make_trainer().query(strategy, datamodule, 3)
+
+
+def test_ambiguous_batch_dim_raises():
+    strategy = BALDStrategy(SequenceFirstNet(), num_samples=6, stack_samples=False, seed=3)
+
+    with pytest.raises(InvalidScoresError, match=r"shape \(3, 8, 8\) has 2 dims of the batch's size 8. Pass consistent_masks=False"):
+        bald_scores(strategy, 8)

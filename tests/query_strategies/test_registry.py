@@ -8,8 +8,11 @@ import pytest
 
 from energizer.errors import InvalidArgumentError
 from energizer.query_strategies import (
+    BADGEStrategy,
     BALDStrategy,
     BatchBALDStrategy,
+    ClusterMarginStrategy,
+    CoresetStrategy,
     EntropyStrategy,
     ExpectedEntropyStrategy,
     LeastConfidenceStrategy,
@@ -21,6 +24,7 @@ from energizer.query_strategies import (
     RandomStrategy,
     SoftmaxBALDStrategy,
     SoftRankBALDStrategy,
+    TypiClustStrategy,
     VariationRatiosStrategy,
 )
 from energizer.query_strategies.registry import STRATEGIES, strategy_class
@@ -39,6 +43,10 @@ NAMES = {
     "expected-entropy": ExpectedEntropyStrategy,
     "variation-ratios": VariationRatiosStrategy,
     "mean-std": MeanStdStrategy,
+    "coreset": CoresetStrategy,
+    "badge": BADGEStrategy,
+    "typiclust": TypiClustStrategy,
+    "cluster-margin": ClusterMarginStrategy,
 }
 
 
@@ -56,12 +64,13 @@ def test_registered_class_is_strategy(name):
     assert issubclass(STRATEGIES[name], QueryStrategy)
 
 
-@pytest.mark.parametrize("name", ["coreset", "Entropy", "least_confidence", ""])
+@pytest.mark.parametrize("name", ["core-set", "Entropy", "least_confidence", ""])
 def test_unknown_name_raises(name):
     message = (
         "Invalid `strategy`: expected one of random, entropy, margin, least-confidence, bald, "
         "batchbald, power-bald, softmax-bald, softrank-bald, predictive-entropy, "
-        f"expected-entropy, variation-ratios, mean-std, received {name!r}. "
+        "expected-entropy, variation-ratios, mean-std, coreset, badge, typiclust, cluster-margin, "
+        f"received {name!r}. "
         "Choose one of the listed strategies."
     )
 
@@ -72,6 +81,6 @@ def test_unknown_name_raises(name):
 @pytest.mark.parametrize("valid_name", list(STRATEGIES))
 def test_unknown_name_lists_each(valid_name):
     with pytest.raises(InvalidArgumentError) as raised:
-        strategy_class("coreset")
+        strategy_class("core-set")
 
     assert valid_name in str(raised.value)

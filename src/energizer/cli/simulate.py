@@ -17,6 +17,8 @@ from typing import Any
 
 import lightning.pytorch as pl
 import pandas as pd
+import torch
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.fabric.utilities.warnings import PossibleUserWarning
 from tqdm.auto import tqdm
 
@@ -51,7 +53,8 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--strategy",
         default="random,entropy,margin,least-confidence",
-        help=f"comma-separated strategies, from: {', '.join(STRATEGIES)} (default: all)",
+        help=f"comma-separated strategies, from: {', '.join(STRATEGIES)} "
+        "(default: random,entropy,margin,least-confidence)",
     )
     parser.add_argument("--query-size", type=_positive_int, default=20, help="items labelled per round (default: 20)")
     parser.add_argument(
@@ -66,7 +69,9 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--rounds", type=_positive_int, default=10, help="rounds per strategy, the first included (default: 10)"
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the split, initial labels and weights (default: 0)")
+    parser.add_argument(
+        "--seed", type=_seed, default=0, help="seed of the split, initial labels and weights (default: 0)"
+    )
     parser.add_argument(
         "--max-steps",
         type=_positive_int,
@@ -79,6 +84,13 @@ def add_parser(commands: Any) -> None:
         default=None,
         help="epochs per round; with --max-steps, training stops at whichever comes first (default: no limit)",
     )
+    parser.add_argument(
+        "--subpool-size",
+        type=_positive_int,
+        default=None,
+        help="pool items drawn at random each round and the only ones scored; at least --query-size "
+        "(default: the whole pool)",
+    )
     parser.add_argument("--batch-size", type=_positive_int, default=32, help="training batch size (default: 32)")
     parser.add_argument(
         "--learning-rate", type=_positive_float, default=1e-3, help="Adam learning rate (default: 0.001)"
@@ -87,9 +99,19 @@ def add_parser(commands: Any) -> None:
         "--test-fraction", type=_fraction, default=0.3, help="share of the data held out for testing (default: 0.3)"
     )
     parser.add_argument("--accelerator", default="cpu", help="Lightning accelerator (default: cpu)")
+    parser.add_argument(
+        "--num-threads",
+        type=_positive_int,
+        default=1,
+        help="CPU threads of PyTorch; the bundled models are too small to gain from more, and "
+        "extra threads slow down on a busy machine (default: 1)",
+    )
     parser.add_argument("--output-dir", type=Path, default=Path("out"), help="folder for the results (default: out)")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace the results already in --output-dir"
+    )
     parser.add_argument("--quiet", action="store_true", help="print no table and no progress bar")
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, command_parser=parser)
 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -103,13 +125,30 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         )
     if len(set(names)) != len(names):
         parser.error(f"argument --strategy: a strategy is listed twice in {args.strategy!r}")
+    if args.subpool_size is not None and args.subpool_size < args.query_size:
+        parser.error(
+            f"argument --subpool-size: {args.subpool_size} is smaller than --query-size "
+            f"{args.query_size}; the query is chosen from the sub-pool"
+        )
     output_dir: Path = args.output_dir
     if output_dir.exists() and not output_dir.is_dir():
         parser.error(f"argument --output-dir: {str(output_dir)!r} exists and is not a folder")
-    output_dir.mkdir(parents=True, exist_ok=True)
+    if (output_dir / "rounds.csv").exists() and not args.overwrite:
+        parser.error(
+            f"argument --output-dir: {str(output_dir)!r} already holds rounds.csv; pass "
+            "--overwrite to replace it, or choose another folder"
+        )
     _quiet_lightning()
-
-    data = load_bundled(args.dataset, test_fraction=args.test_fraction, seed=args.seed)
+    torch.set_num_threads(args.num_threads)
+    _check_accelerator(args.accelerator, parser)
+    try:
+        data = load_bundled(args.dataset, test_fraction=args.test_fraction, seed=args.seed)
+    except ValueError as error:
+        parser.error(f"argument --test-fraction: cannot split {args.dataset} with {args.test_fraction}: {error}")
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        parser.error(f"argument --output-dir: cannot create {str(output_dir)!r}: {error.strerror}")
     if args.initial_labels >= len(data.train):
         parser.error(
             f"argument --initial-labels: {args.initial_labels} leaves no pool; the {args.dataset} "
@@ -120,10 +159,12 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         total=len(names) * args.rounds, unit="round", disable=args.quiet, file=sys.stderr, dynamic_ncols=True
     )
     _echo(args, _header())
-    for name in names:
+    for position, name in enumerate(names):
         progress.set_description(name)
         results = _run_strategy(name, data, args, rows, output_dir, progress)
         _echo(args, f"{name}: {results.stop_message}")
+        # A run that stops before --rounds (an empty pool) still fills its share of the bar.
+        progress.update((position + 1) * args.rounds - progress.n)
     progress.close()
 
     frame = _write_rounds(rows, output_dir)
@@ -148,7 +189,7 @@ def _run_strategy(
     # Seeding before the model is built gives every strategy the same initial weights.
     pl.seed_everything(args.seed, verbose=False)
     model = MLPClassifier(data.num_features, data.num_classes, learning_rate=args.learning_rate)
-    strategy = strategy_class(name)(model, seed=args.seed)
+    strategy = strategy_class(name)(model, seed=args.seed, subpool_size=args.subpool_size)
     datamodule = energizer.ActiveDataModule(
         data.train,
         test_dataset=data.test,
@@ -248,9 +289,28 @@ def _positive_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, received {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, received {value}")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, received {value}")
     return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, received {text!r}") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"expected a seed between 0 and 2**32 - 1, received {value}")
+    return value
+
+
+def _check_accelerator(accelerator: str, parser: argparse.ArgumentParser) -> None:
+    # Building a throwaway trainer is how Lightning itself validates the name
+    # and checks that the device exists.
+    try:
+        pl.Trainer(accelerator=accelerator, logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    except (ValueError, RuntimeError, ImportError, MisconfigurationException) as error:
+        parser.error(f"argument --accelerator: {accelerator!r} cannot run here: {error}")
 
 
 def _fraction(text: str) -> float:

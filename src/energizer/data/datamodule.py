@@ -348,14 +348,49 @@ class ActiveDataModule(pl.LightningDataModule):
             return []
         return self._loader(self.test_dataset, batch_size=self.eval_batch_size)
 
-    def pool_dataloader(self) -> DataLoader:
+    def pool_dataloader(self, ids: Sequence[int] | np.ndarray | None = None) -> DataLoader:
         """Loader over the unlabelled items, yielding :class:`~energizer.data.pool.PoolBatch`.
 
         It never shuffles or drops items, so every pool item is scored once.
+
+        Args:
+            ids: Dataset ids of the pool items to load, for example a random
+                sub-pool. ``None`` loads the whole pool.
+
+        Raises:
+            LabellingError: When ``ids`` contains an id that is not in the pool.
         """
+        if ids is None:
+            return self._id_loader(self.pool_ids)
+        ids = np.asarray(ids, dtype=np.int64)
+        outside = np.setdiff1d(ids, self.pool_ids)
+        if outside.size:
+            raise LabellingError(
+                f"Invalid `ids`: {outside.size} of them are not in the pool (for example "
+                f"{outside[:10].tolist()}). Pass a subset of datamodule.pool_ids."
+            )
+        return self._id_loader(ids)
+
+    def labelled_dataloader(self) -> DataLoader:
+        """Loader over every labelled item, yielding :class:`~energizer.data.pool.PoolBatch`.
+
+        Validation hold-out included. Like :meth:`pool_dataloader` it reads
+        ``pool_dataset`` (no training-time augmentation), carries each item's
+        dataset id, and never shuffles or drops items. Strategies that need
+        the labelled items' embeddings run a predict pass over it.
+        """
+        return self._id_loader(self.labelled_ids)
+
+    def predict_dataloader(self) -> DataLoader:
+        """The pool loader, so that ``Trainer.predict(strategy, datamodule=...)`` scores the pool."""
+        return self.pool_dataloader()
+
+    # ---------------------------------------------------------------- helpers
+
+    def _id_loader(self, ids: np.ndarray) -> DataLoader:
         collate = self.pool_collate_fn or CollateWithIds(self.collate_fn)
         return DataLoader(
-            IndexedSubset(self.pool_dataset, self.pool_ids),
+            IndexedSubset(self.pool_dataset, ids),
             batch_size=self.eval_batch_size,
             shuffle=False,
             drop_last=False,
@@ -364,12 +399,6 @@ class ActiveDataModule(pl.LightningDataModule):
             pin_memory=self.pin_memory,
             persistent_workers=self.persistent_workers,
         )
-
-    def predict_dataloader(self) -> DataLoader:
-        """The pool loader, so that ``Trainer.predict(strategy, datamodule=...)`` scores the pool."""
-        return self.pool_dataloader()
-
-    # ---------------------------------------------------------------- helpers
 
     def _loader(self, dataset: Dataset, *, shuffle: bool = False, batch_size: int | None = None) -> DataLoader:
         return DataLoader(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from enum import Enum
+from numbers import Integral
 from typing import Any, ClassVar
 
 import lightning.pytorch as pl
@@ -16,7 +17,7 @@ from energizer.errors import InvalidArgumentError, InvalidScoresError
 from energizer.query_strategies.pool_scores import PoolScores
 from energizer.selection import ScoreOrder, Selection, TopK
 
-__all__ = ["ModelOutput", "QueryStrategy"]
+__all__ = ["ModelOutput", "PredictPass", "QueryStrategy"]
 
 
 class ModelOutput(Enum):
@@ -27,6 +28,19 @@ class ModelOutput(Enum):
 
     MC_LOGITS = "mc_logits"
     """Logits of shape ``(N, T, C)`` from ``T`` Monte Carlo dropout passes."""
+
+    EMBEDDINGS = "embeddings"
+    """Embeddings of shape ``(N, D)``, by default the input of the model's last ``torch.nn.Linear``."""
+
+
+class PredictPass(Enum):
+    """The items that a ``Trainer.predict`` pass over a strategy runs on."""
+
+    POOL = "pool"
+    """The unlabelled items, or the sub-pool drawn from them."""
+
+    LABELLED = "labelled"
+    """The labelled items, for strategies whose :attr:`~QueryStrategy.needs_labelled_pass` is true."""
 
 
 class QueryStrategy(pl.LightningModule):
@@ -44,6 +58,9 @@ class QueryStrategy(pl.LightningModule):
     Class attributes:
         requires: What the strategy needs computed over the pool. An empty
             set means the pool is never run through the model.
+        needs_labelled_pass: Whether the strategy also needs a predict pass
+            over the labelled items, which ``Trainer`` runs before the pool
+            pass (for example, coreset needs the labelled embeddings).
         score_order: Whether higher or lower scores are queried first.
 
     Args:
@@ -51,13 +68,22 @@ class QueryStrategy(pl.LightningModule):
         selection: How scores become ids: :class:`~energizer.selection.TopK`
             (the default) or a stochastic sampling step.
         seed: Seed of the strategy's own random choices.
+        subpool_size: Number of pool items drawn at random each round, and
+            the only ones scored and queried from. This bounds the cost of a
+            round on a large pool. ``None`` scores the whole pool.
     """
 
     requires: ClassVar[frozenset[ModelOutput]] = frozenset({ModelOutput.LOGITS})
+    needs_labelled_pass: ClassVar[bool] = False
     score_order: ClassVar[ScoreOrder] = ScoreOrder.HIGHER_FIRST
 
     def __init__(
-        self, model: nn.Module, *, selection: Selection | None = None, seed: int | None = None
+        self,
+        model: nn.Module,
+        *,
+        selection: Selection | None = None,
+        seed: int | None = None,
+        subpool_size: int | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(model, nn.Module):
@@ -74,12 +100,22 @@ class QueryStrategy(pl.LightningModule):
                 f"a {type(selection).__name__}",
                 "Pass a selection step from energizer.selection.",
             )
+        is_count = isinstance(subpool_size, Integral) and not isinstance(subpool_size, bool)
+        if subpool_size is not None and not (is_count and subpool_size >= 1):
+            raise InvalidArgumentError(
+                "subpool_size",
+                "a positive integer or None",
+                repr(subpool_size),
+                "Pass e.g. subpool_size=10_000, or None to score the whole pool.",
+            )
         self.model = model
         self.selection = selection if selection is not None else TopK()
         self.seed = seed
+        self.subpool_size = None if subpool_size is None else int(subpool_size)
         self.target_key: str | int | None = None
         self.round_index = 0
         self.query_size: int | None = None
+        self.predict_pass = PredictPass.POOL
         self._pool_scores = PoolScores()
 
     @property
@@ -91,23 +127,67 @@ class QueryStrategy(pl.LightningModule):
         return self.model(*args, **kwargs)
 
     def configure_pool(
-        self, *, target_key: str | int | None, round_index: int, query_size: int | None = None
+        self,
+        *,
+        target_key: str | int | None,
+        round_index: int,
+        query_size: int | None = None,
+        predict_pass: PredictPass = PredictPass.POOL,
     ) -> None:
-        """Set what the next pool pass needs to know about the data, the round and the query.
+        """Set what the next predict pass needs to know about the data, the round and the query.
 
-        ``Trainer`` calls this before every pool pass; a user who calls
-        ``Trainer.predict`` on the strategy directly may call it too.
+        ``Trainer`` calls this before every query and before every predict
+        pass, with ``predict_pass`` naming the items of that pass. It calls
+        it with :attr:`PredictPass.LABELLED` also when there is no labelled
+        item and it skips that pass. A user who calls ``Trainer.predict`` on
+        the strategy directly may call it too.
         """
         self.target_key = target_key
         self.round_index = round_index
         self.query_size = query_size
+        self.predict_pass = predict_pass
 
     def check_setup(self, query_size: int | None = None) -> None:
         """Raise when the strategy cannot run with its model or with ``query_size``.
 
         ``Trainer`` calls this before any training, so a wrong pairing fails
-        at once. The base class accepts everything.
+        at once. The base class checks that a sub-pool is at least the query size.
+        Subclasses that override it call ``super().check_setup(query_size)``.
         """
+        if query_size is not None and self.subpool_size is not None and self.subpool_size < query_size:
+            raise InvalidArgumentError(
+                "subpool_size",
+                f"at least query_size={query_size}, since the query is chosen from the sub-pool",
+                self.subpool_size,
+                "Raise subpool_size, or pass None to score the whole pool.",
+            )
+
+    def candidate_ids(self, pool_ids: np.ndarray) -> np.ndarray:
+        """Return the sorted dataset ids that this round scores and queries from.
+
+        With :attr:`subpool_size` set, these are ``min(subpool_size, N)`` ids
+        drawn uniformly without replacement, with a seed made from
+        :attr:`seed` and :attr:`round_index`, so a rerun of a round draws the
+        same sub-pool. Otherwise they are all of ``pool_ids``.
+
+        Args:
+            pool_ids: Sorted dataset ids of the unlabelled items, shape ``(N,)``.
+        """
+        if self.subpool_size is None or self.subpool_size >= pool_ids.size:
+            return pool_ids
+        generator = np.random.default_rng(self.round_seed(stream=0))
+        return np.sort(generator.choice(pool_ids, size=self.subpool_size, replace=False))
+
+    def round_seed(self, stream: int) -> int:
+        """Return a seed made from :attr:`seed`, :attr:`round_index` and ``stream``.
+
+        Each ``stream`` number gives an independent seed for one kind of
+        random choice of the round. Stream 0 draws the sub-pool. A ``seed``
+        of ``None`` counts as 0, so the draws are reproducible.
+        """
+        base = 0 if self.seed is None else int(self.seed)
+        entropy = [base % 2**32, self.round_index + 1, stream]
+        return int(np.random.SeedSequence(entropy).generate_state(1)[0])
 
     # ----------------------------------------------------------------- hooks
 
@@ -191,9 +271,11 @@ class QueryStrategy(pl.LightningModule):
         """Choose ``query_size`` dataset ids among ``pool_ids``.
 
         Args:
-            pool_ids: Sorted dataset ids of the unlabelled items, shape ``(N,)``.
-            scores: Score of each pool item, aligned with ``pool_ids``, or
-                ``None`` for strategies whose :attr:`requires` is empty.
+            pool_ids: Sorted dataset ids of the items to choose among, shape
+                ``(N,)``: the ids that :meth:`candidate_ids` returned.
+            scores: Score of each of those items, aligned with ``pool_ids``,
+                or ``None`` for strategies that keep no score per item (an
+                empty :attr:`requires`, or embedding strategies).
             query_size: Number of ids to choose, ``1 <= query_size <= N``.
 
         Returns:

@@ -43,6 +43,7 @@ class BatchBALDStrategy(BayesianStrategy):
             item as the same draw of the weights.
         stack_samples: See :class:`BayesianStrategy`.
         seed: Seed of the masks and of the sampled configurations.
+        subpool_size: See :class:`~energizer.query_strategies.QueryStrategy`.
     """
 
     def __init__(
@@ -56,6 +57,7 @@ class BatchBALDStrategy(BayesianStrategy):
         consistent_masks: bool = True,
         stack_samples: bool = True,
         seed: int | None = None,
+        subpool_size: int | None = None,
     ) -> None:
         super().__init__(
             model,
@@ -63,6 +65,7 @@ class BatchBALDStrategy(BayesianStrategy):
             consistent_masks=consistent_masks,
             stack_samples=stack_samples,
             seed=seed,
+            subpool_size=subpool_size,
         )
         invalid = isinstance(candidates, bool) or not isinstance(candidates, int) or candidates < 1
         if candidates is not None and invalid:

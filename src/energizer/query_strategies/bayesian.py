@@ -9,6 +9,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 
 from energizer.acquisition import bald, expected_entropy, mean_std, predictive_entropy, variation_ratios
+from energizer.data.pool import PoolBatch
 from energizer.errors import InvalidArgumentError, MissingDropoutError
 from energizer.query_strategies.base import ModelOutput, QueryStrategy
 from energizer.query_strategies.mc_dropout import (
@@ -53,6 +54,7 @@ class BayesianStrategy(QueryStrategy):
         selection: How scores become ids; top-k by default.
         seed: Seed of the consistent masks (and of a stochastic selection
             built by a subclass).
+        subpool_size: See :class:`~energizer.query_strategies.QueryStrategy`.
     """
 
     requires: ClassVar[frozenset[ModelOutput]] = frozenset({ModelOutput.MC_LOGITS})
@@ -66,8 +68,9 @@ class BayesianStrategy(QueryStrategy):
         stack_samples: bool = True,
         selection: Selection | None = None,
         seed: int | None = None,
+        subpool_size: int | None = None,
     ) -> None:
-        super().__init__(model, selection=selection, seed=seed)
+        super().__init__(model, selection=selection, seed=seed, subpool_size=subpool_size)
         if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 2:
             raise InvalidArgumentError(
                 "num_samples",
@@ -78,9 +81,12 @@ class BayesianStrategy(QueryStrategy):
         self.num_samples = num_samples
         self.consistent_masks = consistent_masks
         self.stack_samples = stack_samples
+        # Items in the pool batch being scored, from its ids; None outside a pool pass.
+        self._items_in_batch: int | None = None
 
     def check_setup(self, query_size: int | None = None) -> None:
         """Raise :class:`MissingDropoutError` when the model has no dropout layer."""
+        super().check_setup(query_size)
         modules = find_dropout_modules(self.model)
         if not modules:
             raise MissingDropoutError(
@@ -88,6 +94,11 @@ class BayesianStrategy(QueryStrategy):
                 f"model {type(self.model).__name__} has no torch.nn dropout layer. Add a "
                 "torch.nn.Dropout before the last layers of the model, or use a strategy that "
                 "needs one deterministic pass, such as EntropyStrategy."
+            )
+        if any(float(module.p) == 1.0 for module in modules):
+            rank_zero_warn(
+                f"A dropout layer of {type(self.model).__name__} has p=1, so it zeroes its "
+                f"input in every Monte Carlo sample of {type(self).__name__}."
             )
         if all(float(module.p) == 0.0 for module in modules):
             rank_zero_warn(
@@ -101,14 +112,12 @@ class BayesianStrategy(QueryStrategy):
         Every module's train or eval mode is restored afterwards, also when
         the model raises.
         """
+        options = {"stack_samples": self.stack_samples, "batch_size": self._items_in_batch}
         if self.consistent_masks:
-            seed = self._mask_seed()
-            with ConsistentDropoutMasks(self.model, seed) as masks:
-                return sample_logits(
-                    self.compute_logits, inputs, self.num_samples, masks=masks, stack_samples=self.stack_samples
-                )
+            with ConsistentDropoutMasks(self.model, self._mask_seed()) as masks:
+                return sample_logits(self.compute_logits, inputs, self.num_samples, masks=masks, **options)
         with dropout_only_train_mode(self.model):
-            return sample_logits(self.compute_logits, inputs, self.num_samples, stack_samples=self.stack_samples)
+            return sample_logits(self.compute_logits, inputs, self.num_samples, **options)
 
     def score_mc_logits(self, logits: Tensor) -> Tensor:
         """Return one score per item from logits of shape ``(B, T, C)``; higher is more informative."""
@@ -116,6 +125,14 @@ class BayesianStrategy(QueryStrategy):
 
     def pool_step(self, batch: Any, batch_idx: int) -> Tensor:
         return self.score_mc_logits(self.compute_mc_logits(self.get_inputs_from_batch(batch)))
+
+    def predict_step(self, batch: PoolBatch, batch_idx: int, dataloader_idx: int = 0) -> Any:
+        # The ids give the true number of items, which the inputs' layout may hide.
+        self._items_in_batch = int(batch.ids.shape[0])
+        try:
+            return super().predict_step(batch, batch_idx, dataloader_idx)
+        finally:
+            self._items_in_batch = None
 
     def _mask_seed(self) -> int:
         # New masks every round, the same ones for every batch of a round.
@@ -170,6 +187,7 @@ class _StochasticBALD(BALDStrategy):
         consistent_masks: bool = True,
         stack_samples: bool = True,
         seed: int | None = None,
+        subpool_size: int | None = None,
     ) -> None:
         super().__init__(
             model,
@@ -178,6 +196,7 @@ class _StochasticBALD(BALDStrategy):
             stack_samples=stack_samples,
             selection=self.sampling(temperature=temperature, seed=seed),
             seed=seed,
+            subpool_size=subpool_size,
         )
 
 

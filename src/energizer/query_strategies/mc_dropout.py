@@ -74,7 +74,7 @@ class ConsistentDropoutMasks:
     """Forward hooks that apply the same seeded dropout mask to every item of a pass.
 
     Use it as a context manager around the passes, and set :attr:`sample_index`
-    before each pass. The hooks act on the dropout modules' outputs while the
+    and :attr:`rows` (the number of items in the pass) before each pass. The hooks act on the dropout modules' outputs while the
     modules are in eval mode, so the modules themselves do nothing. With
     ``stacked_samples > 1``, the batch holds that many copies of the items,
     sample-major (rows ``t * B .. (t + 1) * B - 1`` are sample ``t``), and
@@ -91,6 +91,7 @@ class ConsistentDropoutMasks:
         self.seed = seed
         self.sample_index = 0
         self.stacked_samples = 1
+        self.rows: int | None = None
         self._masks: dict[tuple[int, int, tuple[int, ...]], Tensor] = {}
         self._handles: list[Any] = []
         self._modes: list[tuple[nn.Module, bool]] = []
@@ -120,15 +121,35 @@ class ConsistentDropoutMasks:
         probability = float(module.p)
         if probability == 0.0:
             return output
+        batch_dim = self._batch_dim(module, output)
+        values = output.movedim(batch_dim, 0)
         stacked = self.stacked_samples
-        rows = output.shape[0] // stacked
-        per_sample = output.reshape(stacked, rows, *output.shape[1:])
+        rows = values.shape[0] // stacked
+        per_sample = values.reshape(stacked, rows, *values.shape[1:])
         masks = torch.stack(
-            [self._mask(position, module, self.sample_index + offset, output) for offset in range(stacked)]
+            [self._mask(position, module, self.sample_index + offset, values) for offset in range(stacked)]
         )
         # masks has shape (stacked, 1, *feature_shape): one mask per sample, broadcast over items.
         masked = _apply_mask(module, per_sample, masks.unsqueeze(1), probability)
-        return masked.reshape(output.shape)
+        return masked.reshape(values.shape).movedim(0, batch_dim)
+
+    def _batch_dim(self, module: nn.Module, output: Tensor) -> int:
+        """Return the dim of ``output`` that holds the items: dim 0 unless only another one fits.
+
+        NOTE: a sequence-first activation whose length equals the number of
+        rows is taken as batch-first, because its shape cannot tell them apart.
+        """
+        if self.rows is None or (output.dim() and output.shape[0] == self.rows):
+            return 0
+        matches = [dim for dim, size in enumerate(output.shape) if size == self.rows]
+        if len(matches) != 1:
+            raise InvalidScoresError(
+                f"Consistent dropout masks need the batch dimension of the output of "
+                f"{type(module).__name__}, but its shape {tuple(output.shape)} has "
+                f"{len(matches)} dims of the batch's size {self.rows}. Pass "
+                "consistent_masks=False to the strategy to draw a mask per item."
+            )
+        return matches[0]
 
     def _mask(self, position: int, module: nn.Module, sample: int, output: Tensor) -> Tensor:
         shape = _mask_shape(module, output)
@@ -172,6 +193,7 @@ def sample_logits(
     *,
     masks: ConsistentDropoutMasks | None = None,
     stack_samples: bool = True,
+    batch_size: int | None = None,
 ) -> Tensor:
     """Run ``num_samples`` stochastic passes and return logits of shape ``(B, T, C)``.
 
@@ -187,18 +209,22 @@ def sample_logits(
         stack_samples: Run all ``T`` passes as one forward pass over ``T``
             stacked copies of the batch, which is faster for small models.
             ``False`` runs ``T`` passes of the batch and needs ``T`` times
-            less activation memory. Inputs without a tensor always take
-            ``T`` passes.
+            less activation memory. Inputs without a tensor, or whose
+            tensors do not all hold the items on dim 0, always take ``T``
+            passes.
+        batch_size: Number of items ``B``. Defaults to dim 0 of the first
+            input tensor, which is wrong for inputs laid out sequence-first.
 
     Raises:
         InvalidScoresError: When the stacked pass returns a number of rows
             other than ``T`` times the batch size.
     """
-    batch_size = _batch_size(inputs)
-    if stack_samples and batch_size is not None:
+    if batch_size is None:
+        batch_size = _batch_size(inputs)
+    if stack_samples and batch_size is not None and _rows_first(inputs, batch_size):
         stacked = apply_to_collection(inputs, Tensor, _repeat_rows, num_samples)
         if masks is not None:
-            masks.sample_index, masks.stacked_samples = 0, num_samples
+            masks.sample_index, masks.stacked_samples, masks.rows = 0, num_samples, num_samples * batch_size
         logits = forward(stacked)
         if logits.shape[0] != num_samples * batch_size:
             raise InvalidScoresError(
@@ -210,13 +236,20 @@ def sample_logits(
     passes = []
     for sample in range(num_samples):
         if masks is not None:
-            masks.sample_index, masks.stacked_samples = sample, 1
+            masks.sample_index, masks.stacked_samples, masks.rows = sample, 1, batch_size
         passes.append(forward(inputs))
     return torch.stack(passes, dim=1)
 
 
 def _repeat_rows(tensor: Tensor, times: int) -> Tensor:
     return tensor.repeat(times, *[1] * (tensor.dim() - 1))
+
+
+def _rows_first(inputs: Any, batch_size: int) -> bool:
+    """Whether every input tensor holds the items on dim 0, so stacking copies along it is right."""
+    sizes: list[int] = []
+    apply_to_collection(inputs, Tensor, lambda tensor: sizes.append(tensor.shape[0] if tensor.dim() else -1))
+    return all(size == batch_size for size in sizes)
 
 
 def _batch_size(inputs: Any) -> int | None:

@@ -21,8 +21,8 @@ class RandomStrategy(QueryStrategy):
 
     requires: ClassVar[frozenset[ModelOutput]] = frozenset()
 
-    def __init__(self, model: nn.Module, *, seed: int | None = None) -> None:
-        super().__init__(model, seed=seed)
+    def __init__(self, model: nn.Module, *, seed: int | None = None, subpool_size: int | None = None) -> None:
+        super().__init__(model, seed=seed, subpool_size=subpool_size)
         self._rng = np.random.default_rng(seed)
 
     def query(self, pool_ids: np.ndarray, scores: np.ndarray | None, query_size: int) -> np.ndarray:

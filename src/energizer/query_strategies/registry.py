@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from energizer.errors import InvalidArgumentError
+from energizer.query_strategies.badge import BADGEStrategy
 from energizer.query_strategies.base import QueryStrategy
 from energizer.query_strategies.batch_bald import BatchBALDStrategy
 from energizer.query_strategies.bayesian import (
@@ -15,7 +16,10 @@ from energizer.query_strategies.bayesian import (
     SoftRankBALDStrategy,
     VariationRatiosStrategy,
 )
+from energizer.query_strategies.cluster_margin import ClusterMarginStrategy
+from energizer.query_strategies.coreset import CoresetStrategy
 from energizer.query_strategies.random import RandomStrategy
+from energizer.query_strategies.typiclust import TypiClustStrategy
 from energizer.query_strategies.uncertainty import (
     EntropyStrategy,
     LeastConfidenceStrategy,
@@ -38,6 +42,10 @@ STRATEGIES: dict[str, type[QueryStrategy]] = {
     "expected-entropy": ExpectedEntropyStrategy,
     "variation-ratios": VariationRatiosStrategy,
     "mean-std": MeanStdStrategy,
+    "coreset": CoresetStrategy,
+    "badge": BADGEStrategy,
+    "typiclust": TypiClustStrategy,
+    "cluster-margin": ClusterMarginStrategy,
 }
 """Strategy classes by the name ``energizer simulate --strategy`` takes."""
 
