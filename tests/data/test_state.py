@@ -117,3 +117,24 @@ def test_load_state_malformed_rounds(make_identity_dataset, rounds):
     with pytest.raises(InvalidArgumentError, match=r"Invalid `state_dict`: expected label_rounds"):
         target.load_state_dict(state)
     assert target.num_labelled == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda state: state.pop("rng_state"), r"a mapping without \['rng_state'\]"),
+        (lambda state: state.update(validation_ids=[-1]), r"expected validation_ids that are labelled items"),
+        (lambda state: state.update(validation_ids=[99]), r"expected validation_ids that are labelled items"),
+    ],
+    ids=["missing key", "negative id", "unlabelled id"],
+)
+def test_load_state_corrupt(make_identity_dataset, change, message):
+    dataset = make_identity_dataset(100)
+    source = labelled_datamodule(dataset)
+    state = source.state_dict()
+    state["label_rounds"][99] = -1
+    change(state)
+    target = ActiveDataModule(dataset, val_fraction=0.2, seed=0)
+    with pytest.raises(InvalidArgumentError, match=message):
+        target.load_state_dict(state)
+    assert target.num_labelled == 0

@@ -80,3 +80,16 @@ def test_batchbald_candidates_below_query_size():
 def test_batchbald_invalid_candidates(candidates):
     with pytest.raises(InvalidArgumentError, match=r"Invalid `candidates`: expected a positive integer or None"):
         BatchBALDStrategy(SeededClassifier(0), candidates=candidates)
+
+
+@pytest.mark.parametrize("argument", ["num_configurations", "max_memory_bytes"])
+@pytest.mark.parametrize("value", [0, 1.5e9, True])
+def test_batchbald_invalid_budget(argument, value):
+    with pytest.raises(InvalidArgumentError, match=rf"Invalid `{argument}`: expected a positive integer"):
+        BatchBALDStrategy(SeededClassifier(0), **{argument: value})
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, 1.5, "a", True])
+def test_strategy_invalid_seed(seed):
+    with pytest.raises(InvalidArgumentError, match=r"Invalid `seed`: expected None or an integer"):
+        BALDStrategy(SeededClassifier(0), seed=seed)

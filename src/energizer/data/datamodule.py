@@ -295,6 +295,14 @@ class ActiveDataModule(pl.LightningDataModule):
             InvalidArgumentError: When the state was saved with another
                 ``val_fraction`` or its rounds are malformed.
         """
+        missing = {"dataset_length", "label_rounds", "validation_ids", "rng_state"} - set(state_dict)
+        if missing:
+            raise InvalidArgumentError(
+                "state_dict",
+                "a state returned by ActiveDataModule.state_dict()",
+                f"a mapping without {sorted(missing)}",
+                "Load the whole saved state, not a part of it.",
+            )
         if int(state_dict["dataset_length"]) != self.dataset_length:
             raise DatasetChangedError(
                 f"The saved state is for a dataset of {state_dict['dataset_length']} items, "
@@ -316,8 +324,17 @@ class ActiveDataModule(pl.LightningDataModule):
                 f"{rounds.size} values with minimum {rounds.min() if rounds.size else None}",
                 "Load a state saved by ActiveDataModule.state_dict() for this dataset.",
             )
+        validation_ids = np.asarray(state_dict["validation_ids"], dtype=np.int64)
+        in_range = (validation_ids >= 0) & (validation_ids < self.dataset_length)
+        if not in_range.all() or (rounds[validation_ids[in_range]] == UNLABELLED).any():
+            raise InvalidArgumentError(
+                "state_dict",
+                "validation_ids that are labelled items of the dataset",
+                f"validation ids {validation_ids[:10].tolist()}",
+                "Load a state saved by ActiveDataModule.state_dict() for this dataset.",
+            )
         validation = np.zeros(self.dataset_length, dtype=bool)
-        validation[np.asarray(state_dict["validation_ids"], dtype=np.int64)] = True
+        validation[validation_ids] = True
         self._label_rounds = rounds
         self._is_validation = validation
         self._rng.bit_generator.state = state_dict["rng_state"]
@@ -504,7 +521,7 @@ def _dataset_length(dataset: Dataset) -> int:
 
 def _positive_int(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, Integral) or value <= 0:
-        raise InvalidArgumentError(name, "a positive integer", value, f"Pass {name} >= 1.")
+        raise InvalidArgumentError(name, "a positive integer", repr(value), f"Pass {name} >= 1.")
     return int(value)
 
 

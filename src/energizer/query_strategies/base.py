@@ -110,6 +110,10 @@ class QueryStrategy(pl.LightningModule):
             )
         self.model = model
         self.selection = selection if selection is not None else TopK()
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, Integral) or not 0 <= seed < 2**32):
+            raise InvalidArgumentError(
+                "seed", "None or an integer between 0 and 2**32 - 1", repr(seed), "Pass e.g. seed=0."
+            )
         self.seed = seed
         self.subpool_size = None if subpool_size is None else int(subpool_size)
         self.target_key: str | int | None = None

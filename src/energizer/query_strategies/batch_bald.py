@@ -73,6 +73,9 @@ class BatchBALDStrategy(BayesianStrategy):
                 "candidates", "a positive integer or None", repr(candidates), "Pass e.g. candidates=1000."
             )
         self.candidates = candidates
+        for name, value in (("num_configurations", num_configurations), ("max_memory_bytes", max_memory_bytes)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InvalidArgumentError(name, "a positive integer", repr(value), f"Pass e.g. {name}=10_000.")
         self.num_configurations = num_configurations
         self.max_memory_bytes = max_memory_bytes
         self._candidate_buffer = CandidateBuffer(candidates)
