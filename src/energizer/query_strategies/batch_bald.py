@@ -35,9 +35,10 @@ class BatchBALDStrategy(BayesianStrategy):
         num_samples: Monte Carlo samples ``T`` per item.
         candidates: Number of top-BALD pool items BatchBALD chooses among,
             at least the query size. ``None`` keeps every pool item.
-        num_configurations: Sampled class configurations of the chosen
-            items, once the exact joint no longer fits ``max_memory_bytes``.
-        max_memory_bytes: Memory bound of the joint entropy computation.
+        num_configurations: The joint entropy is exact while the chosen
+            items have at most this many class configurations, and is
+            estimated from this many sampled configurations beyond that.
+        max_memory_bytes: Memory bound of the joint entropy's working tensors.
         consistent_masks: Share the ``T`` dropout masks across pool items.
             On by default: the joint entropy treats sample ``t`` of every
             item as the same draw of the weights.
