@@ -11,7 +11,8 @@ Set up the environment as described in benchmarks/README.md, then run for exampl
 
     .venv-bench/bin/python benchmarks/batchbald_vs_peers.py --sizes 500:5 --repeats 1
 
-The defaults reproduce the table in docs/benchmarks.md and take about 20 minutes.
+docs/benchmarks.md lists the commands behind the recorded results. With baal, N = 5,000
+takes several minutes per run and about 12 GB of memory.
 """
 
 from __future__ import annotations
@@ -123,8 +124,8 @@ def run_worker(method: str, probs_path: str, query_size: int, num_configs: int, 
     elif method == "baal":
         from baal.active.heuristics import BatchBALD
 
-        # baal expects [N, C, T]. Its num_samples is the query size: it starts from the top
-        # BALD item and adds num_samples more, then ranks them by their step scores, so the
+        # baal expects [N, C, T], and its num_samples is the query size. It starts from the
+        # top BALD item, adds num_samples more and ranks them by their step scores, so the
         # batch is the top query_size of the ranking. Each step draws num_draw labels per
         # MC sample for each chosen item, which gives T * num_draw configurations.
         predictions = np.ascontiguousarray(probs.transpose(0, 2, 1))
@@ -149,7 +150,7 @@ def run_worker(method: str, probs_path: str, query_size: int, num_configs: int, 
             return [int(rand_argmax(row, random_state=0)[0]) for row in utilities]
 
     else:
-        raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
+        raise ValueError(f"Invalid method {method!r}: expected one of {METHODS}.")
 
     baseline_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
@@ -251,7 +252,7 @@ def main(argv: list[str] | None = None) -> None:
         f" to run only methods m1 and m2 (default: {DEFAULT_SIZES}).",
     )
     parser.add_argument("--methods", default=",".join(METHODS), help="Methods to run.")
-    parser.add_argument("--repeats", type=int, default=3, help="Runs per method; the median time is shown.")
+    parser.add_argument("--repeats", type=int, default=3, help="Runs per method. The table shows the median time.")
     parser.add_argument("--num-classes", type=int, default=10, help="Classes C (default: 10).")
     parser.add_argument("--num-mc-samples", type=int, default=20, help="MC samples T (default: 20).")
     parser.add_argument(

@@ -102,7 +102,8 @@ def batch_bald(
             of configurations: the per-configuration tensors and the blocks of the
             candidate pass. Tensors of the input's size ``N * T * C`` (the log-probabilities
             and the probabilities of the pool) are not counted. Candidates are processed
-            in blocks that fit the bound.
+            in blocks that fit the bound and have at most 2**18 elements, so the working
+            tensors usually stay far below the default bound.
         seed: Seed of the ``torch.Generator`` that draws the sampled configurations. The
             same seed and inputs give the same result on the same device. With ``None``,
             the draws use torch's global random number generator.
