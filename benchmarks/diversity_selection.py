@@ -14,17 +14,17 @@ Methods, all on the same seeded float32 embeddings:
 Each run is a fresh subprocess, so its peak resident memory (``ru_maxrss``,
 which includes the Python interpreter, the imported libraries and the data)
 is its own. The embeddings are a mixture of Gaussian clusters, like the
-features of a trained network; ``--isotropic`` adds runs of energizer and
-torch-plain on one isotropic Gaussian, the hard case for energizer's
-pruning. Before timing, every k-center method's choice on a small input is
+features of a trained network. ``--isotropic`` adds runs of energizer and
+torch-plain on one isotropic Gaussian, where all distances are alike. Before timing, every k-center method's choice on a small input is
 compared with a float64 brute-force reference written here.
 
 Set up the environment as described in docs/benchmarks.md (Diversity), then:
 
     .venv-bench-diversity/bin/python benchmarks/diversity_selection.py
 
-The defaults reproduce the Diversity table in docs/benchmarks.md and take
-about 15 minutes on 2 CPU cores.
+``--methods`` picks a subset. The defaults with ``--isotropic`` reproduce
+the Diversity table in docs/benchmarks.md; they took 10 to 30 minutes on 2
+CPU cores shared with other jobs.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ import time
 import numpy as np
 
 K_CENTER_METHODS = ("energizer", "torch-plain", "skactiveml", "small-text")
+METHODS = (*K_CENTER_METHODS, "badge")
 
 
 # --- data ---------------------------------------------------------------------------
@@ -243,7 +244,7 @@ def check_choices(args: argparse.Namespace) -> dict[str, bool]:
     reference = run_once({**small, "method": "brute-force"}, args.timeout)["chosen"]
     same = {}
     for method in K_CENTER_METHODS:
-        if method == "small-text" and args.small_text_k == 0:
+        if method not in args.methods or (method == "small-text" and args.small_text_k == 0):
             continue
         config = {**small, "method": method}
         if method == "small-text":
@@ -277,6 +278,11 @@ def main() -> None:
     parser.add_argument(
         "--isotropic", action="store_true", help="also time energizer and torch-plain on isotropic data"
     )
+    parser.add_argument(
+        "--methods",
+        default=",".join(METHODS),
+        help=f"comma-separated methods to run, from {', '.join(METHODS)} (default: all)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the data (default: 0)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds allowed per run (default: 900)")
     parser.add_argument("--output", default=None, help="write the results as JSON to this file")
@@ -288,6 +294,10 @@ def main() -> None:
         import_method(config["method"])
         print(json.dumps(worker(config)))
         return
+    args.methods = [name.strip() for name in args.methods.split(",") if name.strip()]
+    unknown = sorted(set(args.methods) - set(METHODS))
+    if unknown:
+        parser.error(f"argument --methods: unknown {', '.join(unknown)}; choose from {', '.join(METHODS)}")
 
     base = {"size": args.size, "width": args.width, "labelled": args.labelled, "k": args.k, "seed": args.seed}
     results: dict = {"machine": machine(), "command": " ".join([os.path.basename(sys.executable), *sys.argv])}
@@ -295,28 +305,33 @@ def main() -> None:
     results["same_as_brute_force"] = check_choices(args)
     rows = {}
     for method in ("energizer", "torch-plain", "skactiveml"):
-        rows[method] = measure({**base, "method": method, "isotropic": False}, args.repeats, args.timeout)
-    if args.small_text_k:
+        if method in args.methods:
+            rows[method] = measure({**base, "method": method, "isotropic": False}, args.repeats, args.timeout)
+    if args.small_text_k and "small-text" in args.methods:
         config = {**base, "k": args.small_text_k, "method": "small-text", "isotropic": False}
         rows[f"small-text (k={args.small_text_k})"] = measure(config, args.small_text_repeats, args.timeout)
-    config = {**base, "method": "energizer-badge", "isotropic": False, "classes": args.classes}
-    rows[f"energizer BADGE (C={args.classes})"] = measure(config, args.repeats, args.timeout)
+    if "badge" in args.methods:
+        config = {**base, "method": "energizer-badge", "isotropic": False, "classes": args.classes}
+        rows[f"energizer BADGE (C={args.classes})"] = measure(config, args.repeats, args.timeout)
     if args.isotropic:
         for method in ("energizer", "torch-plain"):
-            config = {**base, "method": method, "isotropic": True}
-            rows[f"{method}, isotropic"] = measure(config, args.repeats, args.timeout)
+            if method in args.methods:
+                config = {**base, "method": method, "isotropic": True}
+                rows[f"{method}, isotropic"] = measure(config, args.repeats, args.timeout)
     results["rows"] = rows
 
-    reference = rows["skactiveml"]["median_seconds"]
+    # Ratios are against scikit-activeml, or against torch-plain when scikit-activeml did not run.
+    reference_name = "skactiveml" if "skactiveml" in rows else "torch-plain"
+    reference = rows[reference_name]["median_seconds"] if reference_name in rows else float("nan")
     print(json.dumps(results["machine"]))
     print(f"same chosen set as the brute force (N=2000, k=100): {results['same_as_brute_force']}")
-    print("| method | median s | skactiveml s / method s | peak MB | runs |")
-    print("| --- | ---: | ---: | ---: | ---: |")
+    print(f"| method | median s | {reference_name} s / method s | peak MB | MB before selection | runs |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for name, row in rows.items():
         ratio = reference / row["median_seconds"]
         print(
-            f"| {name} | {row['median_seconds']:.2f} | {ratio:.1f} | "
-            f"{row['median_peak_mb']:.0f} | {row['repeats']} |"
+            f"| {name} | {row['median_seconds']:.2f} | {ratio:.1f} | {row['median_peak_mb']:.0f} | "
+            f"{row['median_baseline_mb']:.0f} | {row['repeats']} |"
         )
     if args.output:
         with open(args.output, "w") as output:

@@ -35,6 +35,6 @@ def check_block_bytes(value: Any) -> int:
             "max_block_bytes",
             "an integer of at least 1 MiB (1048576)",
             repr(value),
-            "Pass e.g. max_block_bytes=32 * 2**20.",
+            "Pass e.g. max_block_bytes=8 * 2**20.",
         )
     return int(value)

@@ -26,8 +26,6 @@ of memory.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -35,6 +33,7 @@ import torch
 from torch import Tensor
 
 from energizer.diversity._checks import check_block_bytes, check_count
+from energizer.diversity._threads import single_threaded
 from energizer.diversity.points import OuterProductPoints, PointRows, as_point_rows
 from energizer.errors import InvalidArgumentError
 
@@ -57,7 +56,7 @@ def k_center_greedy(
     *,
     centers: Tensor | OuterProductPoints | None = None,
     seed: int | None = None,
-    max_block_bytes: int = 32 * 2**20,
+    max_block_bytes: int = 8 * 2**20,
 ) -> Tensor:
     """Choose ``k`` points by greedy k-center selection (farthest-first traversal).
 
@@ -98,11 +97,11 @@ def k_center_greedy(
     block_bytes = check_block_bytes(max_block_bytes)
     center_rows = _check_centers(centers, points, rows)
     traversal = _FarthestFirst(rows, k, block_bytes)
-    if center_rows is not None and len(center_rows) > 0:
-        traversal.start_from_centers(center_rows)
-    else:
-        traversal.start_from_point(int(np.random.default_rng(seed).integers(len(rows))))
-    with _single_threaded():
+    with single_threaded():
+        if center_rows is not None and len(center_rows) > 0:
+            traversal.start_from_centers(center_rows)
+        else:
+            traversal.start_from_point(int(np.random.default_rng(seed).integers(len(rows))))
         while traversal.num_chosen < k:
             traversal.choose_next()
     return traversal.chosen[: traversal.num_chosen].clone()
@@ -130,23 +129,6 @@ def min_squared_distances(points: PointRows, centers: PointRows, max_block_bytes
             nearest = block_min if nearest is None else torch.minimum(nearest, block_min)
         result[row_start : row_start + len(part)] = nearest
     return result
-
-
-@contextmanager
-def _single_threaded() -> Iterator[None]:
-    """Run torch on one thread inside the block, and restore the thread count after it.
-
-    The steps run thousands of small operations in sequence. With several
-    threads, each one waits for every thread to be scheduled, which costs
-    milliseconds per operation when other processes share the cores: on a
-    busy 2-core machine this made the steps three to five times slower.
-    """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 class _FarthestFirst:

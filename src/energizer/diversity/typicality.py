@@ -17,7 +17,7 @@ from energizer.diversity.points import as_point_rows
 __all__ = ["typicality"]
 
 
-def typicality(points: Tensor, num_neighbors: int = 20, *, max_block_bytes: int = 32 * 2**20) -> Tensor:
+def typicality(points: Tensor, num_neighbors: int = 20, *, max_block_bytes: int = 8 * 2**20) -> Tensor:
     """Return the typicality of every point: ``1 / mean distance to its nearest neighbours``.
 
     The neighbours are the ``min(num_neighbors, N - 1)`` nearest other

@@ -30,9 +30,9 @@ class BADGEStrategy(EmbeddingStrategy):
     Memory: the gradient embedding has ``C * D`` values per item (``C``
     classes, embedding width ``D``). This strategy keeps only its two factors,
     ``C + D`` float32 values per item, and computes the distances from them
-    (:class:`~energizer.diversity.OuterProductPoints`). The selection makes
-    one pass over those values per queried item. ``subpool_size`` bounds
-    both.
+    (:class:`~energizer.diversity.OuterProductPoints`). The selection
+    (:func:`~energizer.diversity.kmeans_plus_plus`) makes one pass over
+    those values per 64 queried items or fewer. ``subpool_size`` bounds both.
 
     k-means++ draws are seeded with the strategy's ``seed`` and the round,
     and taken in dataset-id order. No id is chosen twice, also when items
@@ -52,7 +52,7 @@ class BADGEStrategy(EmbeddingStrategy):
         *,
         seed: int | None = None,
         subpool_size: int | None = None,
-        max_block_bytes: int = 32 * 2**20,
+        max_block_bytes: int = 8 * 2**20,
     ) -> None:
         super().__init__(model, seed=seed, subpool_size=subpool_size)
         self.max_block_bytes = max_block_bytes

@@ -45,7 +45,7 @@ class CoresetStrategy(EmbeddingStrategy):
         *,
         seed: int | None = None,
         subpool_size: int | None = None,
-        max_block_bytes: int = 32 * 2**20,
+        max_block_bytes: int = 8 * 2**20,
     ) -> None:
         super().__init__(model, seed=seed, subpool_size=subpool_size)
         self.max_block_bytes = max_block_bytes
