@@ -16,7 +16,7 @@ __all__ = ["StopReason", "RoundResult", "ActiveFitResults"]
 
 
 class StopReason(str, Enum):
-    """Why ``Trainer.active_fit`` stopped."""
+    """Reason that ``Trainer.active_fit`` stopped."""
 
     MAX_ROUNDS = "max_rounds"
     """The run completed ``max_rounds`` rounds."""
@@ -30,7 +30,7 @@ class StopReason(str, Enum):
 
 @dataclass(frozen=True)
 class RoundResult:
-    """What happened in one round.
+    """Record of one round.
 
     Attributes:
         round: Round index; round 0 trains on the initial labels.

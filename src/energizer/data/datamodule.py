@@ -399,7 +399,7 @@ class ActiveDataModule(pl.LightningDataModule):
         return self._id_loader(self.labelled_ids)
 
     def predict_dataloader(self) -> DataLoader:
-        """The pool loader, so that ``Trainer.predict(strategy, datamodule=...)`` scores the pool."""
+        """Return the pool loader, so that ``Trainer.predict(strategy, datamodule=...)`` scores the pool."""
         return self.pool_dataloader()
 
     # ---------------------------------------------------------------- helpers

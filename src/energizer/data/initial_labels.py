@@ -18,7 +18,7 @@ def draw_stratified(
 ) -> np.ndarray:
     """Return ``count`` distinct ids whose classes follow the class frequencies of ``targets``.
 
-    Each class gets ``count`` times its frequency, rounded down; the items left
+    Each class gets ``count`` times its frequency, rounded down. The items left
     over go to the classes with the largest remainders (ties broken at random),
     so every class with a remainder large enough is represented even when
     ``count`` is small. Ids are indices into ``targets`` and come back sorted.

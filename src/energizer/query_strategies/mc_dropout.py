@@ -76,7 +76,7 @@ class ConsistentDropoutMasks:
     Use it as a context manager around the passes, and set :attr:`sample_index`
     and :attr:`rows` (the number of items in the pass) before each pass. The hooks act on the dropout modules' outputs while the
     modules are in eval mode, so the modules themselves do nothing. With
-    ``stacked_samples > 1``, the batch holds that many copies of the items,
+    ``stacked_samples > 1``, the batch contains that many copies of the items,
     sample-major (rows ``t * B .. (t + 1) * B - 1`` are sample ``t``), and
     each copy gets its own sample's mask.
 
@@ -134,7 +134,7 @@ class ConsistentDropoutMasks:
         return masked.reshape(values.shape).movedim(0, batch_dim)
 
     def _batch_dim(self, module: nn.Module, output: Tensor) -> int:
-        """Return the dim of ``output`` that holds the items: dim 0 unless only another one fits.
+        """Return the dim of ``output`` that contains the items: dim 0 unless only another one fits.
 
         NOTE: a sequence-first activation whose length equals the number of
         rows is taken as batch-first, because its shape cannot tell them apart.
@@ -246,7 +246,7 @@ def _repeat_rows(tensor: Tensor, times: int) -> Tensor:
 
 
 def _rows_first(inputs: Any, batch_size: int) -> bool:
-    """Whether every input tensor holds the items on dim 0, so stacking copies along it is right."""
+    """Whether every input tensor has the items on dim 0, so stacking copies along it is right."""
     sizes: list[int] = []
     apply_to_collection(inputs, Tensor, lambda tensor: sizes.append(tensor.shape[0] if tensor.dim() else -1))
     return all(size == batch_size for size in sizes)

@@ -15,7 +15,7 @@ __all__ = ["ScoreOrder", "Selection"]
 
 
 class ScoreOrder(Enum):
-    """Which end of the score range a strategy queries first."""
+    """End of the score range that a strategy queries first."""
 
     HIGHER_FIRST = "higher_first"
     """Higher scores are more informative (every uncertainty score in energizer)."""
