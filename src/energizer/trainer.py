@@ -16,10 +16,14 @@ from energizer.data.datamodule import ActiveDataModule
 from energizer.errors import EmptyPoolError, InvalidArgumentError
 from energizer.loop.checks import (
     check_count,
+    check_launch,
+    check_processes_joined,
     check_optional_count,
     check_queried_ids,
     check_strategy_and_data,
 )
+from energizer.loop.ranks import Ranks
+from energizer.loop.shared_state import check_labelled_state_shared, round_data
 from energizer.loop.stopping import find_stop_reason
 from energizer.query_strategies.base import PredictPass, QueryStrategy
 from energizer.results import ActiveFitResults, RoundResult
@@ -114,6 +118,7 @@ class Trainer(pl.Trainer):
         """
         query_size = check_count("query_size", query_size)
         check_strategy_and_data(strategy, datamodule, query_size)
+        check_launch(self.round_trainer_kwargs.get("strategy"))
         max_rounds = check_optional_count("max_rounds", max_rounds)
         max_budget = check_optional_count("max_budget", max_budget)
         _check_start(datamodule, max_budget)
@@ -128,15 +133,13 @@ class Trainer(pl.Trainer):
                 model.load_state_dict(initial_weights)
             runner = self.new_round_trainer(round_index)
             self.round_trainer = runner
-            num_labelled, num_train, num_val = datamodule.num_labelled, datamodule.num_train, datamodule.num_val
 
             started = time.perf_counter()
-            runner.fit(
-                model,
-                train_dataloaders=datamodule.train_dataloader(),
-                val_dataloaders=datamodule.val_dataloader() if datamodule.has_validation else None,
-            )
+            # Loaders built after RoundData.setup: in a distributed run, process 0's labels are shared first.
+            runner.fit(model, datamodule=round_data(datamodule))
             fit_seconds = time.perf_counter() - started
+            check_processes_joined(runner.world_size, Ranks(runner).connected)
+            num_labelled, num_train, num_val = datamodule.num_labelled, datamodule.num_train, datamodule.num_val
 
             started = time.perf_counter()
             metrics = self._test(runner, model, datamodule)
@@ -200,6 +203,7 @@ class Trainer(pl.Trainer):
         """
         query_size = check_count("query_size", query_size)
         check_strategy_and_data(strategy, datamodule, query_size)
+        check_launch(self.round_trainer_kwargs.get("strategy"))
         pool_size = datamodule.num_unlabelled
         if pool_size == 0:
             raise EmptyPoolError(
@@ -237,25 +241,49 @@ class Trainer(pl.Trainer):
                 predict_pass=predict_pass,
             )
 
+        ranks = Ranks(runner)
         pool_ids = datamodule.pool_ids
         configure(PredictPass.POOL)
         candidate_ids = strategy.candidate_ids(pool_ids)
         if strategy.needs_labelled_pass:
             configure(PredictPass.LABELLED)
             if datamodule.num_labelled > 0:
-                labelled_loader = datamodule.labelled_dataloader()
-                runner.predict(strategy, dataloaders=labelled_loader, return_predictions=False)
+                loader = datamodule.labelled_dataloader(**ranks.loader_share())
+                self._predict(runner, strategy, loader, datamodule, ranks, datamodule.num_labelled)
             configure(PredictPass.POOL)
         scores = None
         if strategy.needs_pool_pass:
             # A data module that overrides pool_dataloader() without the ids
             # argument keeps working unless a sub-pool is drawn.
             is_subpool = candidate_ids.size < pool_ids.size
-            pool_loader = datamodule.pool_dataloader(candidate_ids) if is_subpool else datamodule.pool_dataloader()
-            runner.predict(strategy, dataloaders=pool_loader, return_predictions=False)
+            share = ranks.loader_share()
+            if is_subpool:
+                loader = datamodule.pool_dataloader(candidate_ids, **share)
+            else:
+                loader = datamodule.pool_dataloader(**share)
+            self._predict(runner, strategy, loader, datamodule, ranks, candidate_ids.size)
             scores = strategy.collected_scores(candidate_ids)
         ids = strategy.query(candidate_ids, scores, query_size)
-        return check_queried_ids(ids, pool_ids, query_size, strategy)
+        ids = check_queried_ids(ids, pool_ids, query_size, strategy)
+        # Every process labels process 0's choice, even where a strategy draws without a seed.
+        return ranks.broadcast(ids)
+
+    @staticmethod
+    def _predict(
+        runner: pl.Trainer,
+        strategy: QueryStrategy,
+        loader: Any,
+        datamodule: ActiveDataModule,
+        ranks: Ranks,
+        num_items: int,
+    ) -> None:
+        """Run one predict pass of ``strategy``; in a distributed run, gather its results on every process."""
+        runner.predict(strategy, dataloaders=loader, return_predictions=False)
+        check_processes_joined(ranks.world_size, ranks.connected)
+        if ranks.connected:
+            check_labelled_state_shared(datamodule, ranks)
+            if ranks.splits(num_items):
+                strategy.gather_collected(ranks)
 
     def _log_round(self, record: RoundResult) -> None:
         values = {

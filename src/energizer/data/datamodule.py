@@ -12,7 +12,7 @@ from lightning.pytorch.utilities.model_helpers import is_overridden
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from energizer.data.initial_labels import draw_random, draw_stratified
-from energizer.data.pool import CollateWithIds, IndexedSubset, PoolBatch
+from energizer.data.pool import CollateWithIds, IndexedSubset, PoolBatch, ShardSampler
 from energizer.data.targets import check_targets, read_targets
 from energizer.errors import DatasetChangedError, InvalidArgumentError, LabellingError
 
@@ -365,7 +365,9 @@ class ActiveDataModule(pl.LightningDataModule):
             return []
         return self._loader(self.test_dataset, batch_size=self.eval_batch_size)
 
-    def pool_dataloader(self, ids: Sequence[int] | np.ndarray | None = None) -> DataLoader:
+    def pool_dataloader(
+        self, ids: Sequence[int] | np.ndarray | None = None, *, rank: int = 0, world_size: int = 1
+    ) -> DataLoader:
         """Loader over the unlabelled items, yielding :class:`~energizer.data.pool.PoolBatch`.
 
         It never shuffles or drops items, so every pool item is scored once.
@@ -373,12 +375,17 @@ class ActiveDataModule(pl.LightningDataModule):
         Args:
             ids: Dataset ids of the pool items to load, for example a random
                 sub-pool. ``None`` loads the whole pool.
+            rank, world_size: In a distributed run, the global rank of this
+                process and the number of processes. The loader then holds
+                this process's share only (see
+                :class:`~energizer.data.pool.ShardSampler`): no item twice,
+                no padding.
 
         Raises:
             LabellingError: When ``ids`` contains an id that is not in the pool.
         """
         if ids is None:
-            return self._id_loader(self.pool_ids)
+            return self._id_loader(self.pool_ids, rank, world_size)
         ids = np.asarray(ids, dtype=np.int64)
         outside = np.setdiff1d(ids, self.pool_ids)
         if outside.size:
@@ -386,17 +393,18 @@ class ActiveDataModule(pl.LightningDataModule):
                 f"Invalid `ids`: {outside.size} of them are not in the pool (for example "
                 f"{outside[:10].tolist()}). Pass a subset of datamodule.pool_ids."
             )
-        return self._id_loader(ids)
+        return self._id_loader(ids, rank, world_size)
 
-    def labelled_dataloader(self) -> DataLoader:
+    def labelled_dataloader(self, *, rank: int = 0, world_size: int = 1) -> DataLoader:
         """Loader over every labelled item, yielding :class:`~energizer.data.pool.PoolBatch`.
 
         Validation hold-out included. Like :meth:`pool_dataloader` it reads
         ``pool_dataset`` (no training-time augmentation), carries each item's
-        dataset id, and never shuffles or drops items. Strategies that need
-        the labelled items' embeddings run a predict pass over it.
+        dataset id, never shuffles or drops items, and in a distributed run
+        holds this process's share only. Strategies that need the labelled
+        items' embeddings run a predict pass over it.
         """
-        return self._id_loader(self.labelled_ids)
+        return self._id_loader(self.labelled_ids, rank, world_size)
 
     def predict_dataloader(self) -> DataLoader:
         """Return the pool loader, so that ``Trainer.predict(strategy, datamodule=...)`` scores the pool."""
@@ -404,12 +412,14 @@ class ActiveDataModule(pl.LightningDataModule):
 
     # ---------------------------------------------------------------- helpers
 
-    def _id_loader(self, ids: np.ndarray) -> DataLoader:
+    def _id_loader(self, ids: np.ndarray, rank: int, world_size: int) -> DataLoader:
         collate = self.pool_collate_fn or CollateWithIds(self.collate_fn)
+        sampler = ShardSampler(len(ids), rank, world_size) if world_size > 1 else None
         return DataLoader(
             IndexedSubset(self.pool_dataset, ids),
             batch_size=self.eval_batch_size,
             shuffle=False,
+            sampler=sampler,
             drop_last=False,
             collate_fn=collate,
             num_workers=self.num_workers,

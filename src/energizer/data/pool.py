@@ -7,14 +7,14 @@ split that reorders items cannot attach a score to the wrong item.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, default_collate
+from torch.utils.data import Dataset, DistributedSampler, default_collate
 
-__all__ = ["PoolBatch", "IndexedSubset", "CollateWithIds"]
+__all__ = ["PoolBatch", "IndexedSubset", "CollateWithIds", "ShardSampler", "is_split"]
 
 
 class PoolBatch(NamedTuple):
@@ -64,3 +64,40 @@ class CollateWithIds:
         ids = torch.tensor([dataset_id for dataset_id, _ in pairs], dtype=torch.int64)
         batch = self.collate_fn([item for _, item in pairs])
         return PoolBatch(ids=ids, batch=batch)
+
+
+def is_split(num_items: int, world_size: int) -> bool:
+    """Whether a pass over ``num_items`` items is split across ``world_size`` processes.
+
+    It is when there are several processes and each gets at least one item.
+    A smaller pass runs whole on every process, so no process gets an empty
+    loader and no item is loaded twice within one process's share.
+    """
+    return world_size > 1 and num_items >= world_size
+
+
+class ShardSampler(DistributedSampler):
+    """The positions ``0..num_items-1`` that process ``rank`` of ``world_size`` loads, in order.
+
+    Unlike ``torch.utils.data.DistributedSampler`` it never pads: the
+    processes get contiguous blocks whose sizes differ by at most one, and
+    together they hold each position exactly once. When :func:`is_split` is
+    false (one process, or fewer items than processes), every process gets
+    all positions. Being a ``DistributedSampler``, Lightning keeps it as it is
+    instead of adding its own distributed sampler.
+    """
+
+    def __init__(self, num_items: int, rank: int, world_size: int) -> None:
+        super().__init__(range(num_items), num_replicas=world_size, rank=rank, shuffle=False)
+        if is_split(num_items, world_size):
+            block, extra = divmod(num_items, world_size)
+            start = rank * block + min(rank, extra)
+            self.positions = range(start, start + block + (1 if rank < extra else 0))
+        else:
+            self.positions = range(num_items)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.positions)
+
+    def __len__(self) -> int:
+        return len(self.positions)

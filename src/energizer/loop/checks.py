@@ -11,7 +11,23 @@ from energizer.data.datamodule import ActiveDataModule
 from energizer.errors import InvalidArgumentError, InvalidQueryError
 from energizer.query_strategies.base import QueryStrategy
 
-__all__ = ["check_strategy_and_data", "check_count", "check_optional_count", "check_queried_ids"]
+__all__ = [
+    "check_strategy_and_data",
+    "check_count",
+    "check_optional_count",
+    "check_queried_ids",
+    "check_launch",
+    "check_processes_joined",
+]
+
+# Launch modes in which fit and predict run in child processes that exit afterwards, so
+# what a strategy collects never reaches the process that runs the loop.
+_CHILD_PROCESS_LAUNCHES = ("spawn", "fork", "notebook")
+
+_LAUNCH_FIX = (
+    "Use strategy='ddp', which runs the script once per process (or launch it with "
+    "torchrun or srun); see docs/distributed.md."
+)
 
 
 def check_strategy_and_data(strategy: Any, datamodule: Any, query_size: int) -> None:
@@ -68,3 +84,34 @@ def check_queried_ids(ids: Any, pool_ids: np.ndarray, query_size: int, strategy:
             f"(e.g. {outside[:10].tolist()}); it must choose among pool_ids, never labelled items."
         )
     return array
+
+
+def check_launch(strategy: Any) -> None:
+    """Raise on a Lightning ``strategy`` name whose processes do not run the active learning loop.
+
+    With ``ddp_spawn``, ``ddp_fork`` and ``ddp_notebook``, Lightning starts
+    new processes at every ``fit`` and ``predict`` and ends them afterwards,
+    so the pool scores never reach the loop.
+    """
+    if isinstance(strategy, str) and any(word in strategy for word in _CHILD_PROCESS_LAUNCHES):
+        raise InvalidArgumentError(
+            "strategy",
+            "a Lightning strategy whose processes run the whole active learning loop, such as 'ddp'",
+            repr(strategy),
+            _LAUNCH_FIX,
+        )
+
+
+def check_processes_joined(world_size: int, joined: bool) -> None:
+    """Raise when a multi-process trainer ran its last call without this process joining the others.
+
+    This is how a strategy object with a spawn or fork start method shows
+    itself, after its first ``fit`` or ``predict``.
+    """
+    if world_size > 1 and not joined:
+        raise InvalidArgumentError(
+            "strategy",
+            "a Lightning strategy whose processes run the whole active learning loop, such as 'ddp'",
+            f"a strategy of {world_size} processes that ran in child processes this process never joined",
+            _LAUNCH_FIX,
+        )

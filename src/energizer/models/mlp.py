@@ -72,6 +72,7 @@ class MLPClassifier(pl.LightningModule):
         inputs, targets = batch
         logits = self(inputs)
         batch_size = len(targets)
-        self.log(f"{stage}_loss", F.cross_entropy(logits, targets), batch_size=batch_size)
+        # sync_dist: in a distributed run every process gets the metric over all processes' batches.
+        self.log(f"{stage}_loss", F.cross_entropy(logits, targets), batch_size=batch_size, sync_dist=True)
         accuracy = (logits.argmax(dim=1) == targets).float().mean()
-        self.log(f"{stage}_accuracy", accuracy, batch_size=batch_size)
+        self.log(f"{stage}_accuracy", accuracy, batch_size=batch_size, sync_dist=True)

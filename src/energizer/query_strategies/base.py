@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from enum import Enum
 from numbers import Integral
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import lightning.pytorch as pl
 import numpy as np
@@ -16,6 +16,9 @@ from energizer.data.pool import PoolBatch
 from energizer.errors import InvalidArgumentError, InvalidScoresError
 from energizer.query_strategies.pool_scores import PoolScores
 from energizer.selection import ScoreOrder, Selection, TopK
+
+if TYPE_CHECKING:
+    from energizer.loop.ranks import Ranks
 
 __all__ = ["ModelOutput", "PredictPass", "QueryStrategy"]
 
@@ -309,6 +312,19 @@ class QueryStrategy(pl.LightningModule):
             )
         self._pool_scores.add(ids, scores)
         return scores
+
+    def gather_collected(self, ranks: Ranks) -> None:
+        """Replace what this process collected in the last predict pass with what every process collected.
+
+        In a distributed run each process predicts on its own share of the
+        items. ``Trainer`` calls this on every process after such a pass, so
+        that every process then queries from the same data. The base class
+        gathers the per-item scores of a pool pass. A subclass that collects
+        other data overrides it and exchanges only what its :meth:`query`
+        needs, through ``ranks.gather_rows``.
+        """
+        if self.predict_pass is PredictPass.POOL:
+            self._pool_scores.gather(ranks)
 
     def collected_scores(self, pool_ids: np.ndarray) -> np.ndarray:
         """Return the scores of the last pool pass, aligned with the sorted ``pool_ids``."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from torch import Tensor, nn
@@ -12,6 +12,9 @@ from energizer.data.pool import PoolBatch
 from energizer.errors import InvalidArgumentError, InvalidQueryError
 from energizer.query_strategies.bayesian import BayesianStrategy
 from energizer.query_strategies.candidates import CandidateBuffer
+
+if TYPE_CHECKING:
+    from energizer.loop.ranks import Ranks
 
 __all__ = ["BatchBALDStrategy"]
 
@@ -107,6 +110,15 @@ class BatchBALDStrategy(BayesianStrategy):
             self._candidate_buffer.add(batch.ids, scores, self._batch_logits.float())
         self._batch_logits = None
         return scores
+
+    def gather_collected(self, ranks: Ranks) -> None:
+        """Gather the BALD scores and the best ``candidates`` items of every process, with their logits.
+
+        Each process sends at most ``candidates`` rows of logits, never its
+        whole share.
+        """
+        super().gather_collected(ranks)
+        self._candidate_buffer.gather(ranks)
 
     def query(self, pool_ids: np.ndarray, scores: np.ndarray | None, query_size: int) -> np.ndarray:
         ids, _, logits = self._candidate_buffer.result()

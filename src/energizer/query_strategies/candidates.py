@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from energizer.loop.ranks import Ranks
 
 __all__ = ["CandidateBuffer"]
 
@@ -46,6 +51,20 @@ class CandidateBuffer:
             return self._ids, self._scores, torch.empty(0)
         order = np.argsort(self._ids, kind="stable")
         return self._ids[order], self._scores[order], self._features[torch.from_numpy(order)]
+
+    def gather(self, ranks: Ranks) -> None:
+        """Keep the ``capacity`` best candidates of every process.
+
+        Each process sends only its own kept candidates, so the exchange is
+        at most ``capacity`` rows per process. Ties break by dataset id as in
+        one process, so the result is the same as one process's.
+        """
+        ids, scores, features = self.result()
+        ids, columns = ranks.gather_rows(ids, {"scores": torch.from_numpy(scores), "features": features})
+        self._ids, self._scores = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
+        self._features = None
+        self._pending = [(ids, columns["scores"].numpy(), columns["features"])]
+        self._merge()
 
     def _merge(self) -> None:
         if not self._pending:

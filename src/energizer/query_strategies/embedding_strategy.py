@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from torch import Tensor, nn
@@ -12,6 +12,9 @@ from energizer.errors import InvalidArgumentError, InvalidQueryError, InvalidSco
 from energizer.query_strategies.base import ModelOutput, PredictPass, QueryStrategy
 from energizer.query_strategies.embeddings import LinearInputCapture, find_last_linear
 from energizer.query_strategies.pool_features import PoolFeatures
+
+if TYPE_CHECKING:
+    from energizer.loop.ranks import Ranks
 
 __all__ = ["EmbeddingStrategy"]
 
@@ -84,6 +87,10 @@ class EmbeddingStrategy(QueryStrategy):
     def collected_scores(self, pool_ids: np.ndarray) -> None:
         """Return ``None``: embedding strategies keep features, not scores."""
         return None
+
+    def gather_collected(self, ranks: Ranks) -> None:
+        """Gather the feature rows of the last pass (pool or labelled) from every process."""
+        self._features[self.predict_pass].gather(ranks)
 
     def pool_features(self, pool_ids: np.ndarray) -> dict[str, Tensor]:
         """Return the features of the last pool pass, aligned with ``pool_ids``."""

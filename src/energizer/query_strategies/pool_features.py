@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 from torch import Tensor
 
 from energizer.errors import InvalidScoresError
+
+if TYPE_CHECKING:
+    from energizer.loop.ranks import Ranks
 
 __all__ = ["PoolFeatures"]
 
@@ -34,6 +39,14 @@ class PoolFeatures:
     def ids(self) -> np.ndarray:
         """Return the sorted dataset ids seen so far."""
         return np.sort(np.concatenate(self._ids)) if self._ids else np.empty(0, dtype=np.int64)
+
+    def gather(self, ranks: Ranks) -> None:
+        """Replace the rows seen by this process with those seen by every process."""
+        ids = np.concatenate(self._ids) if self._ids else np.empty(0, dtype=np.int64)
+        features = {name: torch.cat(parts) for name, parts in self._features.items()}
+        ids, features = ranks.gather_rows(ids, features)
+        self._ids = [ids]
+        self._features = {name: [values] for name, values in features.items()}
 
     def aligned_to(self, ids: np.ndarray, *, round_index: int) -> dict[str, Tensor]:
         """Return each feature's rows for ``ids``, in that order.

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 
 from energizer.errors import InvalidScoresError
+
+if TYPE_CHECKING:
+    from energizer.loop.ranks import Ranks
 
 __all__ = ["PoolScores"]
 
@@ -26,6 +31,13 @@ class PoolScores:
         self._ids.append(ids.detach().cpu().numpy().astype(np.int64, copy=False))
         # float64 keeps apart scores that float32 would round to ties.
         self._scores.append(scores.detach().to(torch.float64).cpu().numpy())
+
+    def gather(self, ranks: Ranks) -> None:
+        """Replace the scores seen by this process with those seen by every process."""
+        ids = np.concatenate(self._ids) if self._ids else np.empty(0, dtype=np.int64)
+        scores = np.concatenate(self._scores) if self._scores else np.empty(0, dtype=np.float64)
+        ids, columns = ranks.gather_rows(ids, {"scores": torch.from_numpy(scores)})
+        self._ids, self._scores = [ids], [columns["scores"].numpy()]
 
     def aligned_to(self, pool_ids: np.ndarray, *, round_index: int) -> np.ndarray:
         """Return the scores of ``pool_ids``, in that order.
