@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+import energizer
 from energizer.cli.main import main
 
 SMALL_RUN = [
@@ -90,6 +91,8 @@ def test_console_script_prints_rows(tmp_path):
         (["--learning-rate", "inf"], "expected a finite number > 0, received inf"),
         (["--test-fraction", "0.999"], "cannot split digits with 0.999"),
         (["--accelerator", "tpu"], "argument --accelerator: 'tpu' cannot run here"),
+        (["--num-workers", "-1"], "argument --num-workers: expected a whole number >= 0, received -1"),
+        (["--eval-batch-size", "0"], "argument --eval-batch-size: expected a whole number >= 1, received 0"),
     ],
 )
 def test_invalid_options_exit_two(arguments, message, tmp_path, capsys):
@@ -124,3 +127,24 @@ def test_error_shows_simulate_usage(tmp_path, capsys):
         main(["simulate", "--strategy", "nope", "--output-dir", str(tmp_path)])
 
     assert capsys.readouterr().err.startswith("usage: energizer simulate")
+
+
+def test_loading_options_reach_the_loaders(tmp_path, monkeypatch):
+    created = []
+
+    class RecordingDataModule(energizer.ActiveDataModule):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            created.append(self)
+
+    monkeypatch.setattr(energizer, "ActiveDataModule", RecordingDataModule)
+    arguments = [*SMALL_RUN, "--rounds", "1", "--max-epochs", "1", "--quiet", "--strategy", "entropy"]
+    arguments += ["--num-workers", "1", "--eval-batch-size", "7", "--output-dir", str(tmp_path)]
+
+    assert main(arguments) == 0
+
+    assert len(created) == 1
+    assert created[0].num_workers == 1
+    assert created[0].persistent_workers is True
+    assert created[0].eval_batch_size == 7
+    assert created[0].pool_dataloader().batch_size == 7

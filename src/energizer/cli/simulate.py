@@ -93,6 +93,18 @@ def add_parser(commands: Any) -> None:
     )
     parser.add_argument("--batch-size", type=_positive_int, default=32, help="training batch size (default: 32)")
     parser.add_argument(
+        "--eval-batch-size",
+        type=_positive_int,
+        default=256,
+        help="batch size of pool scoring and testing (default: 256)",
+    )
+    parser.add_argument(
+        "--num-workers",
+        type=_count,
+        default=0,
+        help="data loading worker processes of every loader; 0 loads in the main process (default: 0)",
+    )
+    parser.add_argument(
         "--learning-rate", type=_positive_float, default=1e-3, help="Adam learning rate (default: 0.001)"
     )
     parser.add_argument(
@@ -194,7 +206,9 @@ def _run_strategy(
         data.train,
         test_dataset=data.test,
         batch_size=args.batch_size,
-        eval_batch_size=256,
+        eval_batch_size=args.eval_batch_size,
+        num_workers=args.num_workers,
+        persistent_workers=args.num_workers > 0,
         initial_labels=args.initial_labels,
         initial_sampling=args.initial_sampling,
         seed=args.seed,
@@ -275,12 +289,20 @@ def _quiet_lightning() -> None:
 
 
 def _positive_int(text: str) -> int:
+    return _whole_number(text, minimum=1)
+
+
+def _count(text: str) -> int:
+    return _whole_number(text, minimum=0)
+
+
+def _whole_number(text: str, minimum: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, received {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, received {value}")
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, received {value}")
     return value
 
 
