@@ -11,6 +11,7 @@ import itertools
 import json
 
 import numpy as np
+import torch
 import pytest
 
 from energizer.errors import InvalidArgumentError
@@ -328,7 +329,7 @@ def test_power_accepts_negative_zero():
 @pytest.mark.parametrize(
     ("selection", "expected"),
     [
-        (SoftmaxSampling(), "SoftmaxSampling(temperature=1.0, seed=None)"),
+        (SoftmaxSampling(seed=7), "SoftmaxSampling(temperature=1.0, seed=7)"),
         (PowerSampling(temperature=0.5, seed=3), "PowerSampling(temperature=0.5, seed=3)"),
         (SoftRankSampling(temperature=2, seed=0), "SoftRankSampling(temperature=2.0, seed=0)"),
     ],
@@ -336,6 +337,21 @@ def test_power_accepts_negative_zero():
 )
 def test_repr(selection, expected):
     assert repr(selection) == expected
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=lambda kind: kind.__name__)
+def test_unseeded_draws_from_torch_generator(kind):
+    torch.manual_seed(11)
+    first = kind()
+    torch.manual_seed(11)
+    second = kind()
+    torch.manual_seed(12)
+    other = kind()
+
+    assert first.seed == second.seed
+    assert first.seed != other.seed
+    assert 0 <= first.seed < 2**32
+    assert repr(first).endswith(f"seed={first.seed})")
 
 
 @pytest.mark.parametrize("kind", KINDS, ids=lambda kind: kind.__name__)

@@ -15,6 +15,7 @@ from energizer.data.initial_labels import draw_random, draw_stratified
 from energizer.data.pool import CollateWithIds, IndexedSubset, PoolBatch, ShardSampler
 from energizer.data.targets import check_targets, read_targets
 from energizer.errors import DatasetChangedError, InvalidArgumentError, LabellingError
+from energizer.seeding import draw_seed
 
 __all__ = ["ActiveDataModule", "UNLABELLED"]
 
@@ -70,6 +71,8 @@ class ActiveDataModule(pl.LightningDataModule):
             use it to drop the target from pool batches.
         shuffle: Whether the train loader shuffles.
         seed: Seed of the initial draw and of the validation hold-out.
+            ``None`` draws one from PyTorch's global generator (see
+            :mod:`energizer.seeding`), so a global ``seed_everything`` fixes it.
 
     Raises:
         InvalidArgumentError: On an empty dataset, a ``pool_dataset`` of
@@ -117,7 +120,7 @@ class ActiveDataModule(pl.LightningDataModule):
         self.pool_collate_fn = pool_collate_fn
         self.target_key = target_key
         self.shuffle = shuffle
-        self.seed = seed
+        self.seed = draw_seed() if seed is None else seed
         self._targets = targets
 
         self.dataset_length = _dataset_length(train_dataset)
@@ -146,7 +149,7 @@ class ActiveDataModule(pl.LightningDataModule):
             )
         # Separate streams for the initial draw and the validation hold-out,
         # so that neither changes the other's choices.
-        initial_seed, holdout_seed = np.random.SeedSequence(seed).spawn(2)
+        initial_seed, holdout_seed = np.random.SeedSequence(self.seed).spawn(2)
         self._rng = np.random.default_rng(holdout_seed)
         self._initial_seed = initial_seed
         self._label_rounds = np.full(self.dataset_length, UNLABELLED, dtype=np.int64)

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from energizer.data.pool import PoolBatch
 from energizer.errors import InvalidArgumentError, InvalidScoresError
 from energizer.query_strategies.pool_scores import PoolScores
+from energizer.seeding import derive_seed, draw_seed
 from energizer.selection import ScoreOrder, Selection, TopK
 
 if TYPE_CHECKING:
@@ -70,7 +71,9 @@ class QueryStrategy(pl.LightningModule):
         model: The user's model, usually a ``LightningModule``.
         selection: How scores become ids: :class:`~energizer.selection.TopK`
             (the default) or a stochastic sampling step.
-        seed: Seed of the strategy's own random choices.
+        seed: Seed of the strategy's own random choices. ``None`` draws one
+            from PyTorch's global generator (see :mod:`energizer.seeding`),
+            so a global ``seed_everything`` fixes it.
         subpool_size: Number of pool items drawn at random each round, and
             the only ones scored and queried from. This bounds the cost of a
             round on a large pool. ``None`` scores the whole pool.
@@ -117,7 +120,7 @@ class QueryStrategy(pl.LightningModule):
             raise InvalidArgumentError(
                 "seed", "None or an integer between 0 and 2**32 - 1", repr(seed), "Pass e.g. seed=0."
             )
-        self.seed = seed
+        self.seed = draw_seed() if seed is None else int(seed)
         self.subpool_size = None if subpool_size is None else int(subpool_size)
         self.target_key: str | int | None = None
         self.round_index = 0
@@ -189,12 +192,9 @@ class QueryStrategy(pl.LightningModule):
         """Return a seed made from :attr:`seed`, :attr:`round_index` and ``stream``.
 
         Each ``stream`` number gives an independent seed for one kind of
-        random choice of the round. Stream 0 draws the sub-pool. A ``seed``
-        of ``None`` counts as 0, so the draws are reproducible.
+        random choice of the round. Stream 0 draws the sub-pool.
         """
-        base = 0 if self.seed is None else int(self.seed)
-        entropy = [base % 2**32, self.round_index + 1, stream]
-        return int(np.random.SeedSequence(entropy).generate_state(1)[0])
+        return derive_seed(self.seed, self.round_index + 1, stream)
 
     # ----------------------------------------------------------------- hooks
 

@@ -12,6 +12,7 @@ from energizer.data.pool import PoolBatch
 from energizer.errors import InvalidArgumentError, InvalidQueryError
 from energizer.query_strategies.bayesian import BayesianStrategy
 from energizer.query_strategies.candidates import CandidateBuffer
+from energizer.seeding import derive_seed
 
 if TYPE_CHECKING:
     from energizer.loop.ranks import Ranks
@@ -139,5 +140,4 @@ class BatchBALDStrategy(BayesianStrategy):
         return ids[positions.cpu().numpy()]
 
     def _selection_seed(self) -> int:
-        base = 0 if self.seed is None else self.seed
-        return int(np.random.SeedSequence([base % 2**32, self.round_index + 1, 1]).generate_state(1)[0])
+        return derive_seed(self.seed, self.round_index + 1, 1)

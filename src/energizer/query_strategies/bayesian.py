@@ -18,6 +18,7 @@ from energizer.query_strategies.mc_dropout import (
     find_dropout_modules,
     sample_logits,
 )
+from energizer.seeding import derive_seed
 from energizer.selection import PowerSampling, Selection, SoftmaxSampling, SoftRankSampling
 
 __all__ = [
@@ -136,8 +137,7 @@ class BayesianStrategy(QueryStrategy):
 
     def _mask_seed(self) -> int:
         # New masks every round, the same ones for every batch of a round.
-        base = 0 if self.seed is None else self.seed
-        return int(np.random.SeedSequence([base % 2**32, self.round_index + 1]).generate_state(1)[0])
+        return derive_seed(self.seed, self.round_index + 1)
 
 
 class BALDStrategy(BayesianStrategy):

@@ -23,7 +23,7 @@ class RandomStrategy(QueryStrategy):
 
     def __init__(self, model: nn.Module, *, seed: int | None = None, subpool_size: int | None = None) -> None:
         super().__init__(model, seed=seed, subpool_size=subpool_size)
-        self._rng = np.random.default_rng(seed)
+        self._rng = np.random.default_rng(self.seed)
 
     def query(self, pool_ids: np.ndarray, scores: np.ndarray | None, query_size: int) -> np.ndarray:
         return self._rng.choice(pool_ids, size=query_size, replace=False)

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from energizer.errors import InvalidArgumentError
+from energizer.seeding import draw_seed
 from energizer.selection.base import ScoreOrder, Selection
 
 __all__ = ["PowerSampling", "SoftmaxSampling", "SoftRankSampling", "StochasticSelection"]
@@ -46,10 +47,10 @@ class StochasticSelection(Selection):
     Each instance owns one ``numpy.random.Generator`` seeded from ``seed``. The
     generator advances with every call to :meth:`select`, so successive rounds
     draw different noise, and two instances with the same seed make the same
-    sequence of selections from the same inputs. With ``seed=None`` the
-    generator is seeded from the operating system, and separate processes
-    select different ids. :meth:`state_dict` stores the generator state, so a
-    resumed run continues the same stream.
+    sequence of selections from the same inputs. With ``seed=None`` the seed is
+    drawn from PyTorch's global generator (see :mod:`energizer.seeding`), so a
+    global ``seed_everything`` fixes it. :meth:`state_dict` stores the
+    generator state, so a resumed run continues the same stream.
 
     Items with probability zero are never chosen while an item with a positive
     probability remains. When ``k`` exceeds the number of items with a positive
@@ -67,7 +68,7 @@ class StochasticSelection(Selection):
             number greater than 0. Lower values concentrate the samples on the
             best-scored items.
         seed: Seed of the random generator, a nonnegative int, or ``None`` to
-            seed it from the operating system.
+            draw one from PyTorch's global generator.
 
     Raises:
         InvalidArgumentError: ``temperature`` or ``seed`` is invalid.
@@ -75,7 +76,8 @@ class StochasticSelection(Selection):
 
     def __init__(self, temperature: float = 1.0, seed: int | None = None) -> None:
         self._temperature = _check_temperature(temperature)
-        self._seed = _check_seed(seed)
+        checked = _check_seed(seed)
+        self._seed = draw_seed() if checked is None else checked
         self._generator = np.random.default_rng(self._seed)
 
     @property
