@@ -72,6 +72,27 @@ class RoundResult:
             "queried_ids": [int(i) for i in self.queried_ids],
         }
 
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> RoundResult:
+        """Rebuild a record from :meth:`to_dict`: keys that are not fields are the metrics."""
+        fields = {"round", "num_labelled", "num_train", "num_val", "fit_seconds", "test_seconds", "query_seconds"}
+        metrics = {
+            name: float(value)
+            for name, value in values.items()
+            if name not in fields and name not in ("num_queried", "queried_ids")
+        }
+        return cls(
+            round=int(values["round"]),
+            num_labelled=int(values["num_labelled"]),
+            num_train=int(values["num_train"]),
+            num_val=int(values["num_val"]),
+            metrics=metrics,
+            fit_seconds=float(values["fit_seconds"]),
+            test_seconds=float(values["test_seconds"]),
+            query_seconds=float(values["query_seconds"]),
+            queried_ids=np.asarray(values["queried_ids"], dtype=np.int64),
+        )
+
 
 @dataclass
 class ActiveFitResults:
@@ -104,17 +125,35 @@ class ActiveFitResults:
 
     def to_csv(self, path: str | Path) -> None:
         """Write :meth:`to_pandas` to ``path``; queried ids become space-separated strings."""
+        Path(path).write_text(self.to_csv_text())
+
+    def to_csv_text(self) -> str:
+        """Return :meth:`to_pandas` as CSV text, with the queried ids as space-separated strings."""
         frame = self.to_pandas()
         if "queried_ids" in frame:
             frame["queried_ids"] = frame["queried_ids"].map(lambda ids: " ".join(map(str, ids)))
-        frame.to_csv(path, index=False)
+        return frame.to_csv(index=False)
 
     def to_json(self, path: str | Path) -> None:
         """Write the rounds, the stop reason and its message to ``path`` as JSON."""
-        document = {
+        Path(path).write_text(json.dumps(self.to_document(), indent=2))
+
+    def to_document(self) -> dict[str, Any]:
+        """Return the strategy name, the stop reason, its message and the rounds as JSON values."""
+        return {
             "strategy": self.strategy,
             "stop_reason": self.stop_reason.value if self.stop_reason else None,
             "stop_message": self.stop_message,
             "rounds": [record.to_dict() for record in self.rounds],
         }
-        Path(path).write_text(json.dumps(document, indent=2))
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any]) -> ActiveFitResults:
+        """Rebuild the results from :meth:`to_document`."""
+        reason = document.get("stop_reason")
+        return cls(
+            strategy=document["strategy"],
+            rounds=[RoundResult.from_dict(values) for values in document["rounds"]],
+            stop_reason=StopReason(reason) if reason else None,
+            stop_message=document.get("stop_message", ""),
+        )

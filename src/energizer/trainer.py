@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import lightning.pytorch as pl
@@ -23,10 +25,13 @@ from energizer.loop.checks import (
     check_strategy_and_data,
 )
 from energizer.loop.ranks import Ranks
+from energizer.loop.run_config import config_differences, run_config
+from energizer.loop.run_dir import RunDirectory, check_run_options
 from energizer.loop.shared_state import check_labelled_state_shared, round_data
 from energizer.loop.stopping import find_stop_reason
 from energizer.query_strategies.base import PredictPass, QueryStrategy
 from energizer.results import ActiveFitResults, RoundResult
+from energizer.seeding import derive_seed, draw_seed
 
 __all__ = ["Trainer"]
 
@@ -83,6 +88,9 @@ class Trainer(pl.Trainer):
         max_budget: int | None = None,
         reinit_model: bool = True,
         on_round_end: Callable[[RoundResult], None] | None = None,
+        run_dir: str | os.PathLike[str] | None = None,
+        resume: bool = False,
+        seed: int | None = None,
     ) -> ActiveFitResults:
         """Run active learning rounds until a stop condition holds.
 
@@ -91,6 +99,10 @@ class Trainer(pl.Trainer):
         scores the pool with ``strategy``, queries ``query_size`` items and
         labels them. Round ``r`` trains on the items labelled in rounds
         ``0..r``; the initial labels are round 0.
+
+        Each round's training is seeded with a seed made from the run seed
+        and the round index (``lightning.pytorch.seed_everything``), so a run
+        is reproducible and a resumed round trains as it would have.
 
         Args:
             strategy: The query strategy wrapping the model.
@@ -105,7 +117,16 @@ class Trainer(pl.Trainer):
                 the start of every round. ``False`` continues from the
                 previous round's weights.
             on_round_end: Called with each round's record as soon as it is
-                complete.
+                complete, after the run directory has saved it.
+            run_dir: Folder where the run saves its state after every
+                labelling step (see :mod:`energizer.loop.run_dir`): labelled
+                ids with their rounds, results, seeds, configuration and
+                weights. ``None`` saves nothing.
+            resume: Continue the run saved in ``run_dir`` from its last
+                complete step. The configuration must match the saved one.
+                A finished run returns its saved results.
+            seed: Run seed of the rounds' training. ``None`` draws one from
+                PyTorch's global generator. A resumed run uses the saved one.
 
         Returns:
             One record per round and the reason the run stopped.
@@ -114,23 +135,60 @@ class Trainer(pl.Trainer):
             InvalidArgumentError: Before any training, on a wrong strategy or
                 data module type, a ``query_size``, ``max_rounds`` or
                 ``max_budget`` that is not a positive integer, a budget below
-                the labelled count, or no labelled item to start from.
+                the labelled count, no labelled item to start from, a
+                ``run_dir`` that holds a run (without ``resume``), or one that
+                is missing, empty, damaged or saved with another
+                configuration (with ``resume``).
         """
         query_size = check_count("query_size", query_size)
         check_strategy_and_data(strategy, datamodule, query_size)
         check_launch(self.round_trainer_kwargs.get("strategy"))
         max_rounds = check_optional_count("max_rounds", max_rounds)
         max_budget = check_optional_count("max_budget", max_budget)
-        _check_start(datamodule, max_budget)
+        check_run_options(run_dir, resume, seed, reinit_model)
+        directory = RunDirectory(run_dir) if run_dir is not None else None
+        config = None
+        if directory is not None:
+            config = run_config(
+                strategy,
+                datamodule,
+                query_size=query_size,
+                max_rounds=max_rounds,
+                max_budget=max_budget,
+                reinit_model=reinit_model,
+            )
 
         model = strategy.model
-        initial_weights = copy.deepcopy(model.state_dict()) if reinit_model else None
         results = ActiveFitResults(strategy=type(strategy).__name__)
-        round_index = datamodule.current_round
+        if resume:
+            progress = self._resume(directory, config, strategy, datamodule)
+            results = progress.results
+            if results.stop_reason is not None:
+                log.info("The saved run had already stopped: %s", results.stop_message)
+                return results
+            _check_start(datamodule, max_budget)
+        else:
+            if directory is not None:
+                directory.check_new()
+            _check_start(datamodule, max_budget)
+            initial_weights = copy.deepcopy(model.state_dict()) if reinit_model else None
+            progress = _Progress(
+                results=results,
+                round_index=datamodule.current_round,
+                run_seed=draw_seed() if seed is None else int(seed),
+                initial_weights=initial_weights,
+                step=0,
+            )
+            if directory is not None and self.is_global_zero:
+                directory.start(config, initial_weights)
+                self._save_step(directory, progress, strategy, datamodule, reinit_model)
+
         while True:
+            round_index = progress.round_index
             datamodule.check_dataset_unchanged()
-            if initial_weights is not None:
-                model.load_state_dict(initial_weights)
+            pl.seed_everything(derive_seed(progress.run_seed, round_index), workers=True, verbose=False)
+            if progress.initial_weights is not None:
+                model.load_state_dict(progress.initial_weights)
             runner = self.new_round_trainer(round_index)
             self.round_trainer = runner
 
@@ -177,14 +235,18 @@ class Trainer(pl.Trainer):
                 queried_ids=queried,
             )
             results.rounds.append(record)
+            if stop is not None:
+                results.stop_reason, results.stop_message = stop
+            progress.round_index = round_index + 1
+            progress.step += 1
+            if directory is not None and self.is_global_zero:
+                self._save_step(directory, progress, strategy, datamodule, reinit_model)
             self._log_round(record)
             if on_round_end is not None:
                 on_round_end(record)
             if stop is not None:
-                results.stop_reason, results.stop_message = stop
                 log.info(results.stop_message)
                 return results
-            round_index += 1
 
     def query(self, strategy: QueryStrategy, datamodule: ActiveDataModule, query_size: int) -> np.ndarray:
         """Score the current pool once with the model's current weights and return the chosen ids.
@@ -213,6 +275,67 @@ class Trainer(pl.Trainer):
         if query_size > pool_size:
             _warn_query_exceeds_pool(query_size, pool_size)
         return self._select(self, strategy, datamodule, min(query_size, pool_size), datamodule.current_round)
+
+    # ------------------------------------------------------------- run state
+
+    def _resume(
+        self,
+        directory: RunDirectory,
+        config: dict[str, Any],
+        strategy: QueryStrategy,
+        datamodule: ActiveDataModule,
+    ) -> _Progress:
+        """Load the last complete step of ``directory`` into the strategy, data and model."""
+        saved = directory.load()
+        differences = config_differences(saved.config, config)
+        if differences:
+            raise InvalidArgumentError(
+                "run_dir",
+                "a saved run with the configuration of this call",
+                f"{str(directory.path)!r}, saved with another configuration: " + "; ".join(differences),
+                "Resume with the settings, model and dataset of the saved run, or start a new run "
+                "in another folder.",
+            )
+        state = saved.state
+        datamodule.load_state_dict(
+            {
+                **state["datamodule"],
+                "label_rounds": saved.label_rounds,
+                "validation_ids": saved.validation_ids,
+            }
+        )
+        strategy.load_query_state_dict(state["strategy"])
+        strategy.model.load_state_dict(saved.weights)
+        log.info("Resuming the run in %s at round %d.", directory.path, state["next_round"])
+        return _Progress(
+            results=ActiveFitResults.from_document(state["results"]),
+            round_index=int(state["next_round"]),
+            run_seed=int(state["run_seed"]),
+            initial_weights=saved.initial_weights,
+            step=int(state["step"]),
+        )
+
+    @staticmethod
+    def _save_step(
+        directory: RunDirectory,
+        progress: _Progress,
+        strategy: QueryStrategy,
+        datamodule: ActiveDataModule,
+        reinit_model: bool,
+    ) -> None:
+        data_state = datamodule.state_dict()
+        state = {
+            "step": progress.step,
+            "next_round": progress.round_index,
+            "run_seed": progress.run_seed,
+            "datamodule": {
+                name: data_state[name] for name in ("dataset_length", "val_fraction", "rng_state")
+            },
+            "strategy": strategy.query_state_dict(),
+        }
+        # With weight resets every round starts from initial_weights.pt; otherwise save where the next round starts.
+        weights = None if reinit_model else strategy.model.state_dict()
+        directory.save_step(state, datamodule.label_rounds, datamodule.val_ids, weights, progress.results)
 
     # ---------------------------------------------------------------- phases
 
@@ -303,6 +426,17 @@ class Trainer(pl.Trainer):
             record.num_labelled,
             ", ".join(f"{name}={value:.4g}" for name, value in record.metrics.items()) or "no test set",
         )
+
+
+@dataclass
+class _Progress:
+    """Where a run is: its results so far, the next round, its seed and the weights each round starts from."""
+
+    results: ActiveFitResults
+    round_index: int
+    run_seed: int
+    initial_weights: dict[str, Any] | None
+    step: int
 
 
 def _copy_callback(callback: Any) -> Any:

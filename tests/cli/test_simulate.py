@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -118,7 +121,7 @@ def test_existing_results_need_overwrite(small_run, capsys):
         main([*SMALL_RUN, "--output-dir", str(output_dir), "--quiet"])
 
     assert raised.value.code == 2
-    assert "already holds rounds.csv; pass --overwrite" in capsys.readouterr().err
+    assert "already holds results; pass --resume to continue them, --overwrite" in capsys.readouterr().err
     assert (output_dir / "rounds.csv").read_bytes() == before
 
 
@@ -148,3 +151,63 @@ def test_loading_options_reach_the_loaders(tmp_path, monkeypatch):
     assert created[0].persistent_workers is True
     assert created[0].eval_batch_size == 7
     assert created[0].pool_dataloader().batch_size == 7
+
+
+def result_columns(path: Path) -> pd.DataFrame:
+    """Return rounds.csv without its timing columns, which differ from run to run."""
+    frame = pd.read_csv(path)
+    return frame[[column for column in frame.columns if not column.endswith("_seconds")]]
+
+
+def test_resume_of_finished_runs_trains_nothing(small_run, capsys):
+    _, output_dir = small_run
+    before = pd.read_csv(output_dir / "rounds.csv")
+
+    status = main([*SMALL_RUN, "--output-dir", str(output_dir), "--quiet", "--resume"])
+
+    assert status == 0
+    pd.testing.assert_frame_equal(pd.read_csv(output_dir / "rounds.csv"), before)
+
+
+def test_killed_simulate_resumes_to_same_rounds(small_run, tmp_path):
+    _, finished_dir = small_run
+    script = Path(sys.executable).with_name("energizer")
+    state = tmp_path / "runs" / "entropy-seed0" / "state.json"
+    process = subprocess.Popen(
+        [str(script), *SMALL_RUN, "--output-dir", str(tmp_path), "--quiet"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and process.poll() is None:
+        if state.exists() and json.loads(state.read_text())["step"] >= 1:
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL
+
+    status = main([*SMALL_RUN, "--output-dir", str(tmp_path), "--quiet", "--resume"])
+
+    assert status == 0
+    pd.testing.assert_frame_equal(result_columns(tmp_path / "rounds.csv"), result_columns(finished_dir / "rounds.csv"))
+
+
+def test_resume_with_other_options_fails(small_run, capsys):
+    _, output_dir = small_run
+    before = (output_dir / "rounds.csv").read_bytes()
+
+    status = main([*SMALL_RUN, "--query-size", "5", "--output-dir", str(output_dir), "--quiet", "--resume"])
+
+    assert status == 1
+    error = capsys.readouterr().err
+    assert "saved with another configuration: loop.query_size: saved 10, now 5" in error
+    assert (output_dir / "rounds.csv").read_bytes() == before
+
+
+def test_resume_and_overwrite_exclusive(tmp_path, capsys):
+    with pytest.raises(SystemExit) as raised:
+        main([*SMALL_RUN, "--output-dir", str(tmp_path), "--resume", "--overwrite"])
+
+    assert raised.value.code == 2
+    assert "argument --resume: not allowed with --overwrite" in capsys.readouterr().err

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import sys
 import warnings
 from pathlib import Path
@@ -24,6 +25,7 @@ from tqdm.auto import tqdm
 
 import energizer
 from energizer.datasets import BUNDLED_DATASETS, load_bundled
+from energizer.loop.run_dir import RunDirectory
 from energizer.models import MLPClassifier
 from energizer.query_strategies.registry import STRATEGIES, strategy_class
 from energizer.results import RoundResult
@@ -33,6 +35,8 @@ __all__ = ["add_parser", "run"]
 log = logging.getLogger(__name__)
 
 FIRST_COLUMNS = ["strategy", "seed", "round", "num_labelled"]
+# Folder of --output-dir that holds one run directory per strategy and seed.
+RUNS = "runs"
 TABLE_FORMAT = "{strategy:<18} {seed:>4} {round:>5} {num_labelled:>9} {accuracy:>9} {fit:>7} {query:>8}"
 
 
@@ -122,6 +126,12 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--overwrite", action="store_true", help="replace the results already in --output-dir"
     )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the runs saved in --output-dir/runs from their last labelling step, with "
+        "the same options; runs not started yet start afresh",
+    )
     parser.add_argument("--quiet", action="store_true", help="print no table and no progress bar")
     parser.set_defaults(run=run, command_parser=parser)
 
@@ -145,10 +155,13 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     output_dir: Path = args.output_dir
     if output_dir.exists() and not output_dir.is_dir():
         parser.error(f"argument --output-dir: {str(output_dir)!r} exists and is not a folder")
-    if (output_dir / "rounds.csv").exists() and not args.overwrite:
+    if args.resume and args.overwrite:
+        parser.error("argument --resume: not allowed with --overwrite, which deletes the saved runs")
+    has_results = (output_dir / "rounds.csv").exists() or (output_dir / RUNS).exists()
+    if has_results and not (args.overwrite or args.resume):
         parser.error(
-            f"argument --output-dir: {str(output_dir)!r} already holds rounds.csv; pass "
-            "--overwrite to replace it, or choose another folder"
+            f"argument --output-dir: {str(output_dir)!r} already holds results; pass --resume to "
+            "continue them, --overwrite to replace them, or choose another folder"
         )
     _quiet_lightning()
     torch.set_num_threads(args.num_threads)
@@ -158,6 +171,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except ValueError as error:
         parser.error(f"argument --test-fraction: cannot split {args.dataset} with {args.test_fraction}: {error}")
     try:
+        if args.overwrite and (output_dir / RUNS).is_dir():
+            shutil.rmtree(output_dir / RUNS)
         output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         parser.error(f"argument --output-dir: cannot create {str(output_dir)!r}: {error.strerror}")
@@ -224,16 +239,34 @@ def _run_strategy(
     )
 
     def record(result: RoundResult) -> None:
-        row = {"strategy": name, "seed": args.seed, **result.to_dict()}
-        row["queried_ids"] = " ".join(map(str, row["queried_ids"]))
+        row = _row(name, args.seed, result)
         rows.append(row)
         _write_rounds(rows, output_dir)
         progress.update(1)
         _echo(args, _table_row(row), progress)
 
-    return trainer.active_fit(
-        strategy, datamodule, query_size=args.query_size, max_rounds=args.rounds, on_round_end=record
+    run_dir = output_dir / RUNS / f"{name}-seed{args.seed}"
+    resume = args.resume and RunDirectory(run_dir).has_state()
+    results = trainer.active_fit(
+        strategy,
+        datamodule,
+        query_size=args.query_size,
+        max_rounds=args.rounds,
+        on_round_end=record,
+        run_dir=run_dir,
+        resume=resume,
+        seed=args.seed,
     )
+    # A resumed run reports only its new rounds as they end: take every round from the results.
+    rows[:] = [row for row in rows if row["strategy"] != name]
+    rows.extend(_row(name, args.seed, result) for result in results)
+    return results
+
+
+def _row(name: str, seed: int, result: RoundResult) -> dict[str, Any]:
+    row = {"strategy": name, "seed": seed, **result.to_dict()}
+    row["queried_ids"] = " ".join(map(str, row["queried_ids"]))
+    return row
 
 
 def _write_rounds(rows: list[dict[str, Any]], output_dir: Path) -> pd.DataFrame:

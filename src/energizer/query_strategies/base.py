@@ -196,6 +196,21 @@ class QueryStrategy(pl.LightningModule):
         """
         return derive_seed(self.seed, self.round_index + 1, stream)
 
+    def query_state_dict(self) -> dict[str, Any]:
+        """Return the strategy's random state between queries, as JSON-serialisable values.
+
+        It holds the seed and the selection step's generator state. A run
+        directory saves it after every labelling step, so a resumed run
+        draws what the interrupted one would have drawn. The model's weights
+        are not part of it. Subclasses with more random state extend it.
+        """
+        return {"seed": self.seed, "selection": self.selection.state_dict()}
+
+    def load_query_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a state returned by :meth:`query_state_dict`."""
+        self.seed = int(state["seed"])
+        self.selection.load_state_dict(state["selection"])
+
     # ----------------------------------------------------------------- hooks
 
     def get_inputs_from_batch(self, batch: Any) -> Any:

@@ -1,0 +1,159 @@
+"""The configuration of an active learning run, saved with its state and compared on resume.
+
+A saved state only makes sense for the run that wrote it: the same strategy
+and settings, the same loop limits, the same model layout and the same
+dataset. Seeds are not part of it: a resumed run takes its seeds from the
+saved state, so a script that draws them afresh still resumes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from energizer.data.datamodule import ActiveDataModule
+from energizer.query_strategies.base import QueryStrategy
+
+__all__ = ["run_config", "config_differences", "dataset_fingerprint"]
+
+# Constructor arguments that are not settings: the model is compared by its layout, and
+# seeds are restored from the saved state.
+_NOT_SETTINGS = {"self", "model", "seed", "args", "kwargs"}
+
+_FINGERPRINT_ITEMS = 9
+
+
+def run_config(
+    strategy: QueryStrategy,
+    datamodule: ActiveDataModule,
+    *,
+    query_size: int,
+    max_rounds: int | None,
+    max_budget: int | None,
+    reinit_model: bool,
+) -> dict[str, Any]:
+    """Return the configuration of a run as JSON-serialisable values."""
+    return {
+        "strategy": {"class": _qualified_name(strategy), "settings": strategy_settings(strategy)},
+        "loop": {
+            "query_size": query_size,
+            "max_rounds": max_rounds,
+            "max_budget": max_budget,
+            "reinit_model": reinit_model,
+        },
+        "data": {
+            "dataset_length": datamodule.dataset_length,
+            "dataset_fingerprint": dataset_fingerprint(datamodule.train_dataset, datamodule.dataset_length),
+            "val_fraction": datamodule.val_fraction,
+            "val_dataset": datamodule.val_dataset is not None,
+            "test_dataset": datamodule.test_dataset is not None,
+        },
+        "model": {"class": _qualified_name(strategy.model), "parameters": model_layout(strategy.model)},
+    }
+
+
+def strategy_settings(strategy: QueryStrategy) -> dict[str, Any]:
+    """Return the strategy's constructor settings that are plain values, by argument name.
+
+    A setting is read from the attribute of the same name. The selection step
+    is described by its class and temperature; its seed and generator state
+    belong to the saved state.
+    """
+    settings: dict[str, Any] = {}
+    for name in inspect.signature(type(strategy).__init__).parameters:
+        if name in _NOT_SETTINGS or not hasattr(strategy, name):
+            continue
+        value = getattr(strategy, name)
+        if name == "selection":
+            value = {"class": type(value).__name__, "temperature": getattr(value, "temperature", None)}
+        if _is_plain(value):
+            settings[name] = value
+    return settings
+
+
+def model_layout(model: nn.Module) -> dict[str, list[int]]:
+    """Return the shape of every tensor in the model's ``state_dict``, by name."""
+    return {name: list(tensor.shape) for name, tensor in model.state_dict().items()}
+
+
+def dataset_fingerprint(dataset: Any, length: int) -> str:
+    """Return a hash of the dataset's length and of a few items spread over it.
+
+    Tensors, arrays, numbers and strings in an item are hashed by value.
+    Objects of other types count by their type name only, because their text
+    form may contain memory addresses that change from run to run.
+    """
+    digest = hashlib.sha256(str(length).encode())
+    if length > 0:
+        for position in sorted(set(np.linspace(0, length - 1, _FINGERPRINT_ITEMS).astype(int).tolist())):
+            _hash_value(digest, dataset[position])
+    return digest.hexdigest()
+
+
+def config_differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
+    """Return one line per setting that differs, as ``name: saved X, now Y``."""
+    saved_flat, current_flat = _flatten(saved), _flatten(current)
+    lines = []
+    for name in sorted(saved_flat.keys() | current_flat.keys()):
+        before, after = saved_flat.get(name, "(absent)"), current_flat.get(name, "(absent)")
+        if before != after:
+            lines.append(f"{name}: saved {_shorten(before)}, now {_shorten(after)}")
+    return lines
+
+
+def _hash_value(digest: Any, value: Any) -> None:
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    if isinstance(value, np.ndarray):
+        digest.update(f"{value.dtype}{value.shape}".encode())
+        digest.update(np.ascontiguousarray(value).tobytes())
+    elif isinstance(value, (bool, int, float, complex, str, bytes, np.generic)) or value is None:
+        digest.update(repr(value).encode())
+    elif isinstance(value, Mapping):
+        for key in sorted(value, key=repr):
+            digest.update(repr(key).encode())
+            _hash_value(digest, value[key])
+    elif isinstance(value, (list, tuple)):
+        digest.update(f"{type(value).__name__}{len(value)}".encode())
+        for element in value:
+            _hash_value(digest, element)
+    else:
+        digest.update(type(value).__qualname__.encode())
+
+
+def _is_plain(value: Any) -> bool:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_is_plain(element) for element in value)
+    if isinstance(value, dict):
+        return all(isinstance(key, str) and _is_plain(element) for key, element in value.items())
+    return False
+
+
+def _flatten(document: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in document.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, f"{name}."))
+        else:
+            # JSON turns tuples into lists, so compare lists.
+            flat[name] = list(value) if isinstance(value, tuple) else value
+    return flat
+
+
+def _shorten(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _qualified_name(value: Any) -> str:
+    cls = type(value)
+    return f"{cls.__module__}.{cls.__qualname__}"
