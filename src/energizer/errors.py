@@ -17,6 +17,7 @@ __all__ = [
     "InvalidScoresError",
     "InvalidQueryError",
     "MissingDropoutError",
+    "AnnotationError",
     "format_message",
 ]
 
@@ -68,3 +69,7 @@ class InvalidQueryError(EnergizerError, RuntimeError):
 
 class MissingDropoutError(EnergizerError, ValueError):
     """A Monte Carlo dropout strategy wraps a model that has no dropout layer."""
+
+
+class AnnotationError(EnergizerError, RuntimeError):
+    """An annotator's store, a labelling file or a Label Studio server, failed or stayed unreachable."""
