@@ -27,6 +27,18 @@ class StopReason(str, Enum):
     POOL_EXHAUSTED = "pool_exhausted"
     """Every item is labelled, so there is nothing left to query."""
 
+    STABLE_PREDICTIONS = "stable_predictions"
+    """Successive models agreed on the stop set (:class:`~energizer.stopping.StabilizingPredictions`)."""
+
+    LOW_UNCERTAINTY = "low_uncertainty"
+    """The unlabelled stop-set items were no longer uncertain (:class:`~energizer.stopping.OverallUncertainty`)."""
+
+    NO_IMPROVEMENT = "no_improvement"
+    """A monitored metric stopped improving (:class:`~energizer.stopping.NoImprovement`)."""
+
+    CRITERION = "criterion"
+    """A user-defined :class:`~energizer.stopping.StoppingCriterion` fired."""
+
 
 @dataclass(frozen=True)
 class RoundResult:

@@ -6,7 +6,7 @@ import copy
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +14,7 @@ import lightning.pytorch as pl
 import numpy as np
 from lightning.pytorch.utilities import rank_zero_warn
 
-from energizer.data.datamodule import ActiveDataModule
+from energizer.data.datamodule import UNLABELLED, ActiveDataModule
 from energizer.errors import EmptyPoolError, InvalidArgumentError
 from energizer.loop.checks import (
     check_count,
@@ -28,10 +28,11 @@ from energizer.loop.ranks import Ranks
 from energizer.loop.run_config import config_differences, run_config
 from energizer.loop.run_dir import RunDirectory, check_run_options
 from energizer.loop.shared_state import check_labelled_state_shared, round_data
-from energizer.loop.stopping import find_stop_reason
 from energizer.query_strategies.base import PredictPass, QueryStrategy
-from energizer.results import ActiveFitResults, RoundResult
+from energizer.results import ActiveFitResults, RoundResult, StopReason
 from energizer.seeding import derive_seed, draw_seed
+from energizer.stopping import LabelBudget, MaxRounds, RoundEvidence, Stop, StoppingCriterion
+from energizer.stopping.stop_set import StopSetPredictor, draw_stop_set
 
 __all__ = ["Trainer"]
 
@@ -91,6 +92,7 @@ class Trainer(pl.Trainer):
         run_dir: str | os.PathLike[str] | None = None,
         resume: bool = False,
         seed: int | None = None,
+        stopping: Sequence[StoppingCriterion] = (),
     ) -> ActiveFitResults:
         """Run active learning rounds until a stop condition holds.
 
@@ -127,6 +129,9 @@ class Trainer(pl.Trainer):
                 A finished run returns its saved results.
             seed: Run seed of the rounds' training. ``None`` draws one from
                 PyTorch's global generator. A resumed run uses the saved one.
+            stopping: More stopping criteria (see :mod:`energizer.stopping`),
+                checked after each round's test, in order. The run stops at
+                the first that fires, with its reason in the results.
 
         Returns:
             One record per round and the reason the run stopped.
@@ -146,6 +151,8 @@ class Trainer(pl.Trainer):
         max_rounds = check_optional_count("max_rounds", max_rounds)
         max_budget = check_optional_count("max_budget", max_budget)
         check_run_options(run_dir, resume, seed, reinit_model)
+        criteria = _criteria(max_rounds, max_budget, stopping)
+        budget = _effective_budget(criteria)
         directory = RunDirectory(run_dir) if run_dir is not None else None
         config = None
         if directory is not None:
@@ -156,12 +163,13 @@ class Trainer(pl.Trainer):
                 max_rounds=max_rounds,
                 max_budget=max_budget,
                 reinit_model=reinit_model,
+                stopping=stopping,
             )
 
         model = strategy.model
         results = ActiveFitResults(strategy=type(strategy).__name__)
         if resume:
-            progress = self._resume(directory, config, strategy, datamodule)
+            progress = self._resume(directory, config, strategy, datamodule, criteria)
             results = progress.results
             if results.stop_reason is not None:
                 log.info("The saved run had already stopped: %s", results.stop_message)
@@ -181,7 +189,8 @@ class Trainer(pl.Trainer):
             )
             if directory is not None and self.is_global_zero:
                 directory.start(config, initial_weights)
-                self._save_step(directory, progress, strategy, datamodule, reinit_model)
+                self._save_step(directory, progress, strategy, datamodule, reinit_model, criteria)
+        stop_set_size = max((criterion.stop_set_size for criterion in criteria if criterion.needs_stop_set), default=0)
 
         while True:
             round_index = progress.round_index
@@ -196,28 +205,37 @@ class Trainer(pl.Trainer):
             # Loaders built after RoundData.setup: in a distributed run, process 0's labels are shared first.
             runner.fit(model, datamodule=round_data(datamodule))
             fit_seconds = time.perf_counter() - started
-            check_processes_joined(runner.world_size, Ranks(runner).connected)
+            ranks = Ranks(runner)
+            check_processes_joined(runner.world_size, ranks.connected)
+            fit_metrics = _scalars(runner.callback_metrics)
             num_labelled, num_train, num_val = datamodule.num_labelled, datamodule.num_train, datamodule.num_val
+            if stop_set_size and progress.stop_set_ids is None:
+                # Drawn after the first fit, once process 0's labels are shared, from the initial pool.
+                seed_of_set = derive_seed(progress.run_seed, round_index, 1)
+                progress.stop_set_ids = ranks.broadcast(draw_stop_set(datamodule.pool_ids, stop_set_size, seed_of_set))
 
             started = time.perf_counter()
             metrics = self._test(runner, model, datamodule)
             test_seconds = time.perf_counter() - started
 
-            stop = find_stop_reason(
-                rounds_done=len(results) + 1,
-                max_rounds=max_rounds,
-                num_labelled=num_labelled,
-                max_budget=max_budget,
-                pool_size=datamodule.num_unlabelled,
-            )
+            stop = None
+            if datamodule.num_unlabelled == 0:
+                stop = Stop(
+                    StopReason.POOL_EXHAUSTED, f"Stopped: the pool is empty, all {num_labelled} items are labelled."
+                )
+            elif criteria:
+                evidence = self._evidence(
+                    runner, strategy, datamodule, progress, len(results) + 1, fit_metrics, metrics, ranks
+                )
+                stop = next(filter(None, (criterion.update(evidence) for criterion in criteria)), None)
             queried = np.empty(0, dtype=np.int64)
             query_seconds = 0.0
             if stop is None:
                 if query_size > datamodule.num_unlabelled:
                     _warn_query_exceeds_pool(query_size, datamodule.num_unlabelled)
                 size = min(query_size, datamodule.num_unlabelled)
-                if max_budget is not None:
-                    size = min(size, max_budget - num_labelled)
+                if budget is not None:
+                    size = min(size, budget - num_labelled)
                 started = time.perf_counter()
                 queried = self._select(runner, strategy, datamodule, size, round_index)
                 query_seconds = time.perf_counter() - started
@@ -236,11 +254,11 @@ class Trainer(pl.Trainer):
             )
             results.rounds.append(record)
             if stop is not None:
-                results.stop_reason, results.stop_message = stop
+                results.stop_reason, results.stop_message = stop.reason, stop.message
             progress.round_index = round_index + 1
             progress.step += 1
             if directory is not None and self.is_global_zero:
-                self._save_step(directory, progress, strategy, datamodule, reinit_model)
+                self._save_step(directory, progress, strategy, datamodule, reinit_model, criteria)
             self._log_round(record)
             if on_round_end is not None:
                 on_round_end(record)
@@ -284,8 +302,9 @@ class Trainer(pl.Trainer):
         config: dict[str, Any],
         strategy: QueryStrategy,
         datamodule: ActiveDataModule,
+        criteria: list[StoppingCriterion],
     ) -> _Progress:
-        """Load the last complete step of ``directory`` into the strategy, data and model."""
+        """Load the last complete step of ``directory`` into the strategy, data, model and criteria."""
         saved = directory.load()
         differences = config_differences(saved.config, config)
         if differences:
@@ -305,6 +324,8 @@ class Trainer(pl.Trainer):
             }
         )
         strategy.load_query_state_dict(state["strategy"])
+        for criterion, criterion_state in zip(criteria, state["stopping"]):
+            criterion.load_state_dict(criterion_state)
         strategy.model.load_state_dict(saved.weights)
         log.info("Resuming the run in %s at round %d.", directory.path, state["next_round"])
         return _Progress(
@@ -313,6 +334,7 @@ class Trainer(pl.Trainer):
             run_seed=int(state["run_seed"]),
             initial_weights=saved.initial_weights,
             step=int(state["step"]),
+            stop_set_ids=None if state["stop_set_ids"] is None else np.asarray(state["stop_set_ids"], np.int64),
         )
 
     @staticmethod
@@ -322,6 +344,7 @@ class Trainer(pl.Trainer):
         strategy: QueryStrategy,
         datamodule: ActiveDataModule,
         reinit_model: bool,
+        criteria: list[StoppingCriterion],
     ) -> None:
         data_state = datamodule.state_dict()
         state = {
@@ -332,10 +355,43 @@ class Trainer(pl.Trainer):
                 name: data_state[name] for name in ("dataset_length", "val_fraction", "rng_state")
             },
             "strategy": strategy.query_state_dict(),
+            "stopping": [criterion.state_dict() for criterion in criteria],
+            "stop_set_ids": None if progress.stop_set_ids is None else progress.stop_set_ids.tolist(),
         }
         # With weight resets every round starts from initial_weights.pt; otherwise save where the next round starts.
         weights = None if reinit_model else strategy.model.state_dict()
         directory.save_step(state, datamodule.label_rounds, datamodule.val_ids, weights, progress.results)
+
+    def _evidence(
+        self,
+        runner: pl.Trainer,
+        strategy: QueryStrategy,
+        datamodule: ActiveDataModule,
+        progress: _Progress,
+        rounds_done: int,
+        fit_metrics: dict[str, float],
+        test_metrics: dict[str, float],
+        ranks: Ranks,
+    ) -> RoundEvidence:
+        """Collect what the stopping criteria judge: counts, metrics and, when needed, stop-set predictions."""
+        ids = progress.stop_set_ids if progress.stop_set_ids is not None else np.empty(0, dtype=np.int64)
+        probabilities = None
+        if ids.size:
+            predictor = StopSetPredictor(strategy)
+            loader = datamodule.items_dataloader(ids, **ranks.loader_share())
+            self._predict(runner, predictor, loader, datamodule, ranks, ids.size)
+            probabilities = predictor.probabilities(ids, round_index=progress.round_index)
+        return RoundEvidence(
+            round=progress.round_index,
+            rounds_done=rounds_done,
+            num_labelled=datamodule.num_labelled,
+            pool_size=datamodule.num_unlabelled,
+            validation_metrics=fit_metrics,
+            test_metrics=test_metrics,
+            stop_set_ids=ids,
+            stop_set_probabilities=probabilities,
+            stop_set_unlabelled=datamodule.label_rounds[ids] == UNLABELLED,
+        )
 
     # ---------------------------------------------------------------- phases
 
@@ -437,6 +493,39 @@ class _Progress:
     run_seed: int
     initial_weights: dict[str, Any] | None
     step: int
+    stop_set_ids: np.ndarray | None = None
+
+
+def _criteria(
+    max_rounds: int | None, max_budget: int | None, stopping: Sequence[StoppingCriterion]
+) -> list[StoppingCriterion]:
+    """Return the criteria of a run: the budget, the round limit, then the user's, in order."""
+    is_sequence = isinstance(stopping, Sequence) and not isinstance(stopping, str)
+    wrong = [item for item in stopping if not isinstance(item, StoppingCriterion)] if is_sequence else [stopping]
+    if wrong:
+        raise InvalidArgumentError(
+            "stopping",
+            "a list of energizer.stopping criteria, such as [StabilizingPredictions()]",
+            f"a list with a {type(wrong[0]).__name__}" if is_sequence else f"a {type(stopping).__name__}",
+            "Build the criteria from energizer.stopping and pass them in a list.",
+        )
+    criteria: list[StoppingCriterion] = []
+    if max_budget is not None:
+        criteria.append(LabelBudget(max_budget))
+    if max_rounds is not None:
+        criteria.append(MaxRounds(max_rounds))
+    return criteria + list(stopping)
+
+
+def _effective_budget(criteria: list[StoppingCriterion]) -> int | None:
+    """Return the smallest label budget among the criteria, which cuts the last query; ``None`` if none."""
+    budgets = [criterion.max_budget for criterion in criteria if isinstance(criterion, LabelBudget)]
+    return min(budgets) if budgets else None
+
+
+def _scalars(metrics: Mapping[str, Any]) -> dict[str, float]:
+    """Return the one-number entries of Lightning's ``callback_metrics`` as floats."""
+    return {name: float(value) for name, value in metrics.items() if getattr(value, "numel", lambda: 1)() == 1}
 
 
 def _copy_callback(callback: Any) -> Any:

@@ -27,6 +27,7 @@ from energizer.errors import LabellingError
 from energizer.models import MLPClassifier
 from energizer.query_strategies import EntropyStrategy, QueryStrategy, RandomStrategy
 from energizer.query_strategies.registry import STRATEGIES
+from energizer.stopping import OverallUncertainty, StabilizingPredictions
 
 NUM_FEATURES = 6
 NUM_CLASSES = 4
@@ -131,6 +132,21 @@ def active_fits(devices: int) -> dict[str, Any]:
     return found
 
 
+def stopped(devices: int) -> dict[str, Any]:
+    """A run that stabilising predictions stop, with the stop set split across processes."""
+    datamodule = energizer.ActiveDataModule(make_dataset(97), initial_labels=9, seed=3, eval_batch_size=8)
+    criteria = [OverallUncertainty(threshold=1e-4, stop_set_size=37), StabilizingPredictions(window=2, stop_set_size=37)]
+    results = make_trainer(devices, max_epochs=1).active_fit(
+        make_strategy("entropy", make_model(0.0)), datamodule, query_size=5, max_rounds=6, stopping=criteria
+    )
+    return {
+        "queried": [record.queried_ids.tolist() for record in results.rounds],
+        "stop_reason": results.stop_reason.value,
+        "stop_message": results.stop_message,
+        "uncertainty_rounds": len(criteria[0].history),
+    }
+
+
 def unseeded(devices: int) -> dict[str, Any]:
     """A run that trains, with initial labels and random queries drawn without a seed on each process."""
     datamodule = energizer.ActiveDataModule(make_dataset(60), initial_labels=6, eval_batch_size=8)
@@ -168,6 +184,7 @@ def main() -> None:
         "queries": queries(arguments.devices),
         "small_pools": small_pools(arguments.devices),
         "active_fit": active_fits(arguments.devices),
+        "stopped": stopped(arguments.devices),
         "unseeded": unseeded(arguments.devices),
         "diverged": diverged(arguments.devices),
     }

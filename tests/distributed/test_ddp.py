@@ -94,3 +94,13 @@ def test_query_rejects_diverged_labels(runs, devices):
     for rank_results in runs[devices]:
         assert "processes of this distributed run hold different labelled items" in rank_results["diverged"]
         assert "Give ActiveDataModule a seed" in rank_results["diverged"]
+
+
+@pytest.mark.parametrize("devices", [2, 3])
+def test_stopping_criteria_match_one_process(runs, devices):
+    one_process = runs[1][0]["stopped"]
+
+    assert runs[devices][0]["stopped"] == one_process
+    assert one_process["stop_reason"] == "stable_predictions"
+    assert "37 stop-set items" in one_process["stop_message"]
+    assert len(one_process["queried"]) == 3

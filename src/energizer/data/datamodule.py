@@ -413,6 +413,28 @@ class ActiveDataModule(pl.LightningDataModule):
         """Return the pool loader, so that ``Trainer.predict(strategy, datamodule=...)`` scores the pool."""
         return self.pool_dataloader()
 
+    def items_dataloader(
+        self, ids: Sequence[int] | np.ndarray, *, rank: int = 0, world_size: int = 1
+    ) -> DataLoader:
+        """Loader over the items ``ids``, labelled or not, yielding :class:`~energizer.data.pool.PoolBatch`.
+
+        Like :meth:`pool_dataloader` it reads ``pool_dataset``, carries each
+        item's dataset id, never shuffles or drops items, and in a
+        distributed run holds this process's share only. Stopping criteria
+        predict on their stop set with it.
+
+        Raises:
+            LabellingError: When an id is out of range.
+        """
+        ids = np.asarray(ids, dtype=np.int64)
+        outside = ids[(ids < 0) | (ids >= self.dataset_length)]
+        if outside.size:
+            raise LabellingError(
+                f"Invalid `ids`: {outside.size} of them are outside the dataset of "
+                f"{self.dataset_length} items (for example {outside[:10].tolist()}). Pass dataset ids."
+            )
+        return self._id_loader(ids, rank, world_size)
+
     # ---------------------------------------------------------------- helpers
 
     def _id_loader(self, ids: np.ndarray, rank: int, world_size: int) -> DataLoader:

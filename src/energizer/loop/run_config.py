@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -37,6 +37,7 @@ def run_config(
     max_rounds: int | None,
     max_budget: int | None,
     reinit_model: bool,
+    stopping: Sequence[Any] = (),
 ) -> dict[str, Any]:
     """Return the configuration of a run as JSON-serialisable values."""
     return {
@@ -46,6 +47,7 @@ def run_config(
             "max_rounds": max_rounds,
             "max_budget": max_budget,
             "reinit_model": reinit_model,
+            "stopping": [f"{criterion!r}" for criterion in stopping],
         },
         "data": {
             "dataset_length": datamodule.dataset_length,
