@@ -72,4 +72,4 @@ class MissingDropoutError(EnergizerError, ValueError):
 
 
 class AnnotationError(EnergizerError, RuntimeError):
-    """An annotator's store, a labelling file or a Label Studio server, failed or stayed unreachable."""
+    """An annotator's labelling file or Label Studio server failed or stayed unreachable."""
