@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import lightning.pytorch as pl
@@ -15,10 +15,17 @@ from lightning.pytorch.utilities import move_data_to_device
 from torch import Tensor
 
 from energizer.acquisition import least_confidence
-from energizer.data.pool import PoolBatch
 from energizer.errors import InvalidArgumentError, InvalidScoresError
 from energizer.query_strategies.base import QueryStrategy
 from energizer.stream._checks import check_positive_int
+from energizer.stream._loop_checks import (
+    check_labels,
+    check_trainer_kwargs,
+    check_types,
+    iterate,
+    optional_count,
+    split_batch,
+)
 from energizer.stream.budget import BudgetManager
 from energizer.stream.labelled import LabelledItems
 from energizer.stream.results import StreamResults, StreamRoundResult, StreamStopReason
@@ -109,7 +116,7 @@ class StreamLoop:
         target_key: str | int | None = None,
         reinit_model: bool = True,
     ) -> None:
-        _check_types(model, strategy, budget, oracle, score_function)
+        check_types(model, strategy, budget, oracle, score_function)
         if update_every_labels is None and update_every_items is None:
             raise InvalidArgumentError(
                 "update_every_labels",
@@ -122,9 +129,9 @@ class StreamLoop:
         self.budget = budget
         self.oracle = oracle
         self.score_function = score_function
-        self.update_every_labels = _optional_count("update_every_labels", update_every_labels)
-        self.update_every_items = _optional_count("update_every_items", update_every_items)
-        self.trainer_kwargs = _check_trainer_kwargs(trainer_kwargs)
+        self.update_every_labels = optional_count("update_every_labels", update_every_labels)
+        self.update_every_items = optional_count("update_every_items", update_every_items)
+        self.trainer_kwargs = check_trainer_kwargs(trainer_kwargs)
         self.train_batch_size = check_positive_int("train_batch_size", train_batch_size)
         self.train_collate_fn = train_collate_fn
         self.test_dataloader = test_dataloader
@@ -165,8 +172,8 @@ class StreamLoop:
             InvalidScoresError: The model or ``score_function`` returned values
                 of the wrong shape.
         """
-        max_items = _optional_count("max_items", max_items)
-        batches = _iterate(stream)
+        max_items = optional_count("max_items", max_items)
+        batches = iterate(stream)
         initial_weights = copy.deepcopy(self.model.state_dict()) if self.reinit_model else None
         results = StreamResults(strategy=type(self.strategy).__name__)
         current = _Round(index=0, num_seen=self.budget.num_seen, num_labelled=len(self.labelled))
@@ -176,7 +183,7 @@ class StreamLoop:
         stop = StreamStopReason.STREAM_END
 
         for batch in batches:
-            ids, data = _split_batch(batch)
+            ids, data = split_batch(batch)
             limit = None if max_items is None else max_items - (self.budget.num_seen - seen_before)
             decided, queried = self._process_batch(ids, data, current, limit)
             items_since_update += decided
@@ -238,7 +245,7 @@ class StreamLoop:
         if queried_positions.size == 0:
             return int(positions.size), 0
         queried_ids = ids[queried_positions]
-        labels = _check_labels(self.oracle(queried_ids.copy()), queried_ids.size)
+        labels = check_labels(self.oracle(queried_ids.copy()), queried_ids.size)
         self.labelled.add(queried_ids, data, queried_positions, labels, batch_size)
         current.queried_ids.extend(int(i) for i in queried_ids)
         return int(positions.size), int(queried_positions.size)
@@ -388,142 +395,10 @@ class _Round:
         )
 
 
-# ------------------------------------------------------------------ checks
-
-
-def _check_types(model: Any, strategy: Any, budget: Any, oracle: Any, score_function: Any) -> None:
-    expected = [
-        (
-            "model",
-            model,
-            pl.LightningModule,
-            "a lightning.pytorch.LightningModule",
-            "Pass the model to train.",
-        ),
-        (
-            "strategy",
-            strategy,
-            StreamStrategy,
-            "an energizer.stream StreamStrategy",
-            "Pass e.g. VariableUncertainty() or RandomStream(seed=0).",
-        ),
-        (
-            "budget",
-            budget,
-            BudgetManager,
-            "an energizer.stream BudgetManager",
-            "Pass e.g. EstimatedBudget(0.1).",
-        ),
-    ]
-    for name, value, kind, description, fix in expected:
-        if not isinstance(value, kind):
-            raise InvalidArgumentError(name, description, f"a {type(value).__name__}", fix)
-    if not callable(oracle):
-        raise InvalidArgumentError(
-            "oracle",
-            "a callable that takes dataset ids and returns their labels",
-            f"a {type(oracle).__name__}",
-            "Pass e.g. DatasetOracle(dataset) in research mode.",
-        )
-    if not callable(score_function):
-        raise InvalidArgumentError(
-            "score_function",
-            "a function from logits (B, C) to scores (B,)",
-            f"a {type(score_function).__name__}",
-            "Pass e.g. energizer.acquisition.entropy.",
-        )
-
-
-def _optional_count(name: str, value: Any) -> int | None:
-    return None if value is None else check_positive_int(name, value)
-
-
-def _check_trainer_kwargs(trainer_kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
-    if trainer_kwargs is None:
-        trainer_kwargs = {}
-    if not isinstance(trainer_kwargs, Mapping):
-        raise InvalidArgumentError(
-            "trainer_kwargs",
-            "a mapping of lightning.pytorch.Trainer arguments",
-            f"a {type(trainer_kwargs).__name__}",
-            "Pass e.g. trainer_kwargs={'max_epochs': 20}.",
-        )
-    kwargs = dict(trainer_kwargs)
-    callbacks = kwargs.get("callbacks") or []
-    if not isinstance(callbacks, list):
-        callbacks = [callbacks]
-    for callback in callbacks:
-        try:
-            copy.deepcopy(callback)
-        except Exception as error:
-            raise InvalidArgumentError(
-                "callbacks",
-                "callbacks that copy.deepcopy can copy, so each update starts from a fresh one",
-                f"a {type(callback).__name__} that failed to copy ({error})",
-                "Keep unpicklable objects such as open files or locks out of the callback's attributes.",
-            ) from error
-    kwargs["callbacks"] = callbacks
-    return kwargs
-
-
-def _iterate(stream: Any) -> Iterator[Any]:
-    if not isinstance(stream, (str, bytes, Mapping)):
-        try:
-            return iter(stream)
-        except TypeError:
-            pass
-    raise InvalidArgumentError(
-        "stream",
-        "an iterable of (ids, batch) pairs, such as a DataLoader",
-        f"a {type(stream).__name__}",
-        "Wrap the dataset with energizer.stream.stream_loader(dataset, batch_size=...).",
-    )
-
-
-def _split_batch(batch: Any) -> tuple[np.ndarray, Any]:
-    """Return a batch's dataset ids as a 1-D int64 array, and the batch without them."""
-    if isinstance(batch, PoolBatch):
-        ids, data = batch.ids, batch.batch
-    elif isinstance(batch, Sequence) and not isinstance(batch, (str, bytes)) and len(batch) == 2:
-        ids, data = batch
-    else:
-        raise InvalidArgumentError(
-            "stream",
-            "batches that are (ids, batch) pairs",
-            f"a batch of type {type(batch).__name__}",
-            "Stream with energizer.stream.stream_loader, or yield (ids, batch) pairs.",
-        )
-    if isinstance(ids, Tensor):
-        ids = ids.detach().cpu().numpy()
-    array = np.asarray(ids)
-    if array.ndim != 1 or not (array.size == 0 or np.issubdtype(array.dtype, np.integer)):
-        raise InvalidArgumentError(
-            "stream",
-            "batches whose first element is a 1-D array of integer dataset ids",
-            f"ids of shape {array.shape} and dtype {array.dtype}",
-            "Stream with energizer.stream.stream_loader, which adds the ids to each batch.",
-        )
-    return array.astype(np.int64), data
-
-
 def _first_occurrences(ids: np.ndarray) -> np.ndarray:
     mask = np.zeros(ids.size, dtype=bool)
     mask[np.unique(ids, return_index=True)[1]] = True
     return mask
-
-
-def _check_labels(labels: Any, count: int) -> np.ndarray:
-    if isinstance(labels, Tensor):
-        labels = labels.detach().cpu().numpy()
-    array = np.asarray(labels)
-    if array.shape[:1] != (count,):
-        raise InvalidArgumentError(
-            "oracle",
-            f"one label per queried id, an array of {count} labels",
-            f"an output of shape {array.shape}",
-            "Make the oracle return the labels of exactly the ids it receives, in their order.",
-        )
-    return array
 
 
 def _device_of(model: torch.nn.Module) -> torch.device:
