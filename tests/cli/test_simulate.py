@@ -211,3 +211,80 @@ def test_resume_and_overwrite_exclusive(tmp_path, capsys):
 
     assert raised.value.code == 2
     assert "argument --resume: not allowed with --overwrite" in capsys.readouterr().err
+
+
+SEEDS_RUN = [*SMALL_RUN[:-2], "--seeds", "0,1", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def seeds_run(tmp_path_factory):
+    output_dir = tmp_path_factory.mktemp("seeds")
+    status = main([*SEEDS_RUN, "--output-dir", str(output_dir)])
+    return status, output_dir
+
+
+def test_seeds_rows_per_strategy_and_seed(seeds_run):
+    status, output_dir = seeds_run
+    rounds = pd.read_csv(output_dir / "rounds.csv")
+
+    assert status == 0
+    assert rounds["seed"].tolist() == [0] * 6 + [1] * 6
+    assert rounds["strategy"].tolist() == (["entropy"] * 3 + ["random"] * 3) * 2
+    assert rounds["round"].tolist() == [0, 1, 2] * 4
+    assert rounds["num_labelled"].tolist() == [10, 20, 30] * 4
+
+
+def test_seeds_save_one_run_each(seeds_run):
+    _, output_dir = seeds_run
+
+    names = sorted(path.name for path in (output_dir / "runs").iterdir())
+
+    assert names == ["entropy-seed0", "entropy-seed1", "random-seed0", "random-seed1"]
+
+
+def test_seeds_share_start_within_seed(seeds_run):
+    _, output_dir = seeds_run
+    first = pd.read_csv(output_dir / "rounds.csv").query("round == 0")
+
+    assert first.groupby("seed")["test_accuracy"].nunique().tolist() == [1, 1]
+
+
+def test_seeds_match_single_seed_runs(seeds_run, small_run, tmp_path):
+    _, seeds_dir = seeds_run
+    _, seed0_dir = small_run
+    assert main([*SMALL_RUN[:-2], "--seed", "1", "--quiet", "--output-dir", str(tmp_path)]) == 0
+    combined = result_columns(seeds_dir / "rounds.csv")
+
+    for seed, single_dir in ((0, seed0_dir), (1, tmp_path)):
+        expected = result_columns(single_dir / "rounds.csv")
+        actual = combined[combined["seed"] == seed].reset_index(drop=True)
+        pd.testing.assert_frame_equal(actual, expected)
+
+
+def test_seeds_resume_of_finished_runs_trains_nothing(seeds_run):
+    _, output_dir = seeds_run
+    before = pd.read_csv(output_dir / "rounds.csv")
+
+    status = main([*SEEDS_RUN, "--output-dir", str(output_dir), "--resume"])
+
+    assert status == 0
+    pd.testing.assert_frame_equal(pd.read_csv(output_dir / "rounds.csv"), before)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--seeds", "0,,2"], "argument --seeds: expected comma-separated seeds such as 0,1,2, received '0,,2'"),
+        (["--seeds", ""], "argument --seeds: expected comma-separated seeds such as 0,1,2, received ''"),
+        (["--seeds", "0,x"], "argument --seeds: invalid seed 'x' in '0,x': expected a whole number"),
+        (["--seeds", "0,-3"], "invalid seed '-3' in '0,-3': expected a seed between 0 and 2**32 - 1"),
+        (["--seeds", "1,2,1"], "argument --seeds: seed 1 is listed twice in '1,2,1'; list each seed once"),
+        (["--seed", "0", "--seeds", "1,2"], "argument --seeds: not allowed with argument --seed"),
+    ],
+)
+def test_invalid_seeds_exit_two(arguments, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) as raised:
+        main(["simulate", *arguments, "--output-dir", str(tmp_path)])
+
+    assert raised.value.code == 2
+    assert message in capsys.readouterr().err

@@ -2,7 +2,8 @@
 
 Every strategy runs from the same initial labels, the same initial weights
 and the same test split for a given seed, so their curves differ only by
-what they query.
+what they query. With several seeds (``--seeds``), every strategy runs once
+per seed.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def add_parser(commands: Any) -> None:
         description=(
             "Run pool-based active learning in research mode: the data set's labels stay "
             "hidden until an item is queried. Writes OUTPUT_DIR/rounds.csv (one row per "
-            "strategy and round) and OUTPUT_DIR/learning_curve.png."
+            "strategy, seed and round) and OUTPUT_DIR/learning_curve.png."
         ),
     )
     parser.add_argument(
@@ -73,8 +74,15 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--rounds", type=_positive_int, default=10, help="rounds per strategy, the first included (default: 10)"
     )
-    parser.add_argument(
-        "--seed", type=_seed, default=0, help="seed of the split, initial labels and weights (default: 0)"
+    seeds = parser.add_mutually_exclusive_group()
+    seeds.add_argument(
+        "--seed", type=_seed, default=None, help="seed of the split, initial labels and weights (default: 0)"
+    )
+    seeds.add_argument(
+        "--seeds",
+        type=_seed_list,
+        default=None,
+        help="comma-separated seeds, e.g. 0,1,2,3,4: every strategy runs once per seed (default: --seed)",
     )
     parser.add_argument(
         "--max-steps",
@@ -163,33 +171,44 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             f"argument --output-dir: {str(output_dir)!r} already holds results; pass --resume to "
             "continue them, --overwrite to replace them, or choose another folder"
         )
+    seeds = args.seeds if args.seeds is not None else [0 if args.seed is None else args.seed]
     _quiet_lightning()
     torch.set_num_threads(args.num_threads)
     _check_accelerator(args.accelerator, parser)
-    try:
-        data = load_bundled(args.dataset, test_fraction=args.test_fraction, seed=args.seed)
-    except ValueError as error:
-        parser.error(f"argument --test-fraction: cannot split {args.dataset} with {args.test_fraction}: {error}")
+    # Every seed's split is made up front, so a bad option fails before any training.
+    data_by_seed = {}
+    for seed in seeds:
+        try:
+            data_by_seed[seed] = load_bundled(args.dataset, test_fraction=args.test_fraction, seed=seed)
+        except ValueError as error:
+            parser.error(f"argument --test-fraction: cannot split {args.dataset} with {args.test_fraction}: {error}")
+    train_size = len(data_by_seed[seeds[0]].train)
     try:
         if args.overwrite and (output_dir / RUNS).is_dir():
             shutil.rmtree(output_dir / RUNS)
         output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         parser.error(f"argument --output-dir: cannot create {str(output_dir)!r}: {error.strerror}")
-    if args.initial_labels >= len(data.train):
+    if args.initial_labels >= train_size:
         parser.error(
             f"argument --initial-labels: {args.initial_labels} leaves no pool; the {args.dataset} "
-            f"train split has {len(data.train)} items"
+            f"train split has {train_size} items"
         )
     rows: list[dict[str, Any]] = []
     progress = tqdm(
-        total=len(names) * args.rounds, unit="round", disable=args.quiet, file=sys.stderr, dynamic_ncols=True
+        total=len(seeds) * len(names) * args.rounds,
+        unit="round",
+        disable=args.quiet,
+        file=sys.stderr,
+        dynamic_ncols=True,
     )
     _echo(args, _header())
-    for position, name in enumerate(names):
-        progress.set_description(name)
-        results = _run_strategy(name, data, args, rows, output_dir, progress)
-        _echo(args, f"{name}: {results.stop_message}")
+    runs = [(seed, name) for seed in seeds for name in names]
+    for position, (seed, name) in enumerate(runs):
+        progress.set_description(name if len(seeds) == 1 else f"{name} seed {seed}")
+        results = _run_strategy(name, seed, data_by_seed[seed], args, rows, output_dir, progress)
+        label = name if len(seeds) == 1 else f"{name}, seed {seed}"
+        _echo(args, f"{label}: {results.stop_message}")
         # A run that stops before --rounds (an empty pool) still fills its share of the bar.
         progress.update((position + 1) * args.rounds - progress.n)
     progress.close()
@@ -207,6 +226,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 def _run_strategy(
     name: str,
+    seed: int,
     data: Any,
     args: argparse.Namespace,
     rows: list[dict[str, Any]],
@@ -214,9 +234,9 @@ def _run_strategy(
     progress: tqdm,
 ) -> energizer.ActiveFitResults:
     # Seeding before the model is built gives every strategy the same initial weights.
-    pl.seed_everything(args.seed, verbose=False)
+    pl.seed_everything(seed, verbose=False)
     model = MLPClassifier(data.num_features, data.num_classes, learning_rate=args.learning_rate)
-    strategy = strategy_class(name)(model, seed=args.seed, subpool_size=args.subpool_size)
+    strategy = strategy_class(name)(model, seed=seed, subpool_size=args.subpool_size)
     datamodule = energizer.ActiveDataModule(
         data.train,
         test_dataset=data.test,
@@ -226,7 +246,7 @@ def _run_strategy(
         persistent_workers=args.num_workers > 0,
         initial_labels=args.initial_labels,
         initial_sampling=args.initial_sampling,
-        seed=args.seed,
+        seed=seed,
     )
     trainer = energizer.Trainer(
         max_steps=args.max_steps,
@@ -239,13 +259,13 @@ def _run_strategy(
     )
 
     def record(result: RoundResult) -> None:
-        row = _row(name, args.seed, result)
+        row = _row(name, seed, result)
         rows.append(row)
         _write_rounds(rows, output_dir)
         progress.update(1)
         _echo(args, _table_row(row), progress)
 
-    run_dir = output_dir / RUNS / f"{name}-seed{args.seed}"
+    run_dir = output_dir / RUNS / f"{name}-seed{seed}"
     resume = args.resume and RunDirectory(run_dir).has_state()
     results = trainer.active_fit(
         strategy,
@@ -255,11 +275,11 @@ def _run_strategy(
         on_round_end=record,
         run_dir=run_dir,
         resume=resume,
-        seed=args.seed,
+        seed=seed,
     )
     # A resumed run reports only its new rounds as they end: take every round from the results.
-    rows[:] = [row for row in rows if row["strategy"] != name]
-    rows.extend(_row(name, args.seed, result) for result in results)
+    rows[:] = [row for row in rows if (row["strategy"], row["seed"]) != (name, seed)]
+    rows.extend(_row(name, seed, result) for result in results)
     return results
 
 
@@ -357,6 +377,24 @@ def _seed(text: str) -> int:
     if not 0 <= value < 2**32:
         raise argparse.ArgumentTypeError(f"expected a seed between 0 and 2**32 - 1, received {value}")
     return value
+
+
+def _seed_list(text: str) -> list[int]:
+    parts = [part.strip() for part in text.split(",")]
+    if not all(parts):
+        raise argparse.ArgumentTypeError(f"expected comma-separated seeds such as 0,1,2, received {text!r}")
+    seeds = []
+    for part in parts:
+        try:
+            seeds.append(_seed(part))
+        except argparse.ArgumentTypeError as error:
+            raise argparse.ArgumentTypeError(f"invalid seed {part!r} in {text!r}: {error}") from None
+    repeated = sorted({seed for seed in seeds if seeds.count(seed) > 1})
+    if repeated:
+        raise argparse.ArgumentTypeError(
+            f"seed {', '.join(map(str, repeated))} is listed twice in {text!r}; list each seed once"
+        )
+    return seeds
 
 
 def _check_accelerator(accelerator: str, parser: argparse.ArgumentParser) -> None:
