@@ -55,7 +55,7 @@ BAD_ARGUMENTS = [
         TensorDataset(torch.empty(0, 1), torch.empty(0)),
         {},
         "Invalid `train_dataset`: expected a dataset with at least one item, "
-        "received an empty dataset.",
+        "received an empty dataset (a TensorDataset of length 0).",
     ),
     (
         "dataset without length",
@@ -98,7 +98,7 @@ BAD_ARGUMENTS = [
         None,
         {"initial_labels": "5"},
         "Invalid `initial_labels`: expected a count (int) or a sequence of dataset ids, "
-        "received 5.",
+        "received '5'.",
     ),
     (
         "initial_labels float",

@@ -132,7 +132,7 @@ BAD_LABEL_CALLS = [
         {},
         "expected a flat sequence of dataset ids, received an array of shape (2, 2)",
     ),
-    ("scalar id", 5, {}, "expected a flat sequence of dataset ids, received an array of shape ()"),
+    ("scalar id", 5, {}, "expected a flat sequence of dataset ids, received the single value 5"),
     (
         "negative round",
         [5],

@@ -77,7 +77,9 @@ class ActiveDataModule(pl.LightningDataModule):
     Raises:
         InvalidArgumentError: On an empty dataset, a ``pool_dataset`` of
             another length, an invalid ``val_fraction`` or ``initial_sampling``,
-            or an initial count that does not fit the dataset.
+            an initial count that does not fit the dataset, a batch size
+            below 1, a negative ``num_workers`` or ``seed``, or a collate
+            function that is not callable.
         LabellingError: On explicit initial ids that are out of range or
             repeated.
     """
@@ -113,14 +115,19 @@ class ActiveDataModule(pl.LightningDataModule):
         self.eval_batch_size = _positive_int(
             "eval_batch_size", eval_batch_size if eval_batch_size is not None else batch_size
         )
-        self.num_workers = num_workers
+        self.num_workers = _count("num_workers", num_workers)
         self.pin_memory = pin_memory
         self.persistent_workers = persistent_workers and num_workers > 0
-        self.collate_fn = collate_fn
-        self.pool_collate_fn = pool_collate_fn
+        self.collate_fn = _optional_callable("collate_fn", collate_fn)
+        self.pool_collate_fn = _optional_callable("pool_collate_fn", pool_collate_fn)
         self.target_key = target_key
         self.shuffle = shuffle
-        self.seed = draw_seed() if seed is None else seed
+        is_seed = isinstance(seed, Integral) and not isinstance(seed, bool) and seed >= 0
+        if seed is not None and not is_seed:
+            raise InvalidArgumentError(
+                "seed", "None or an integer >= 0", repr(seed), "Pass e.g. seed=0."
+            )
+        self.seed = draw_seed() if seed is None else int(seed)
         self._targets = targets
 
         self.dataset_length = _dataset_length(train_dataset)
@@ -128,7 +135,7 @@ class ActiveDataModule(pl.LightningDataModule):
             raise InvalidArgumentError(
                 "train_dataset",
                 "a dataset with at least one item",
-                "an empty dataset",
+                f"an empty dataset (a {type(train_dataset).__name__} of length 0)",
                 "Check how the dataset is built: active learning needs items to label.",
             )
         if len(self.pool_dataset) != self.dataset_length:
@@ -483,7 +490,7 @@ class ActiveDataModule(pl.LightningDataModule):
         raise InvalidArgumentError(
             "initial_labels",
             "a count (int) or a sequence of dataset ids",
-            initial_labels,
+            repr(initial_labels),
             "Pass for example initial_labels=20 or initial_labels=[0, 5, 9].",
         )
 
@@ -494,6 +501,11 @@ class ActiveDataModule(pl.LightningDataModule):
 
     def _check_ids_to_label(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
         array = np.asarray(ids)
+        if array.ndim == 0:
+            raise LabellingError(
+                f"Invalid `ids`: expected a flat sequence of dataset ids, received the single "
+                f"value {ids!r}. Pass the ids as a list or a 1-D array, such as [3, 17]."
+            )
         if array.ndim != 1:
             raise LabellingError(
                 f"Invalid `ids`: expected a flat sequence of dataset ids, received an array of "
@@ -512,7 +524,7 @@ class ActiveDataModule(pl.LightningDataModule):
             raise LabellingError(
                 f"Invalid `ids`: expected ids in [0, {self.dataset_length - 1}], received "
                 f"{out_of_range[:10].tolist()}. Ids index the original dataset of "
-                f"{self.dataset_length} items."
+                f"{self.dataset_length} items: pass only ids from datamodule.pool_ids."
             )
         unique, counts = np.unique(array, return_counts=True)
         repeated = unique[counts > 1]
@@ -558,6 +570,23 @@ def _positive_int(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, Integral) or value <= 0:
         raise InvalidArgumentError(name, "a positive integer", repr(value), f"Pass {name} >= 1.")
     return int(value)
+
+
+def _count(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < 0:
+        raise InvalidArgumentError(name, "an integer >= 0", repr(value), f"Pass {name}=0 or more.")
+    return int(value)
+
+
+def _optional_callable(name: str, value: Any) -> Any:
+    if value is not None and not callable(value):
+        raise InvalidArgumentError(
+            name,
+            "None or a function of a list of items",
+            f"a {type(value).__name__}",
+            f"Pass {name}=None or a function.",
+        )
+    return value
 
 
 def _check_val_fraction(val_fraction: float | None, val_dataset: Dataset | None) -> float | None:
