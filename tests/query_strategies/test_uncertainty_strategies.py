@@ -304,8 +304,8 @@ def test_float64_scores_keep_precision():
 def test_non_logits_output_raises(model_function, shown):
     model = FunctionModel(model_function)
     message = (
-        "EntropyStrategy expected the model to return logits of shape (batch_size, num_classes), "
-        f"but it returned {shown} in round 0."
+        "EntropyStrategy expected the model to return logits of shape (batch_size, num_classes) "
+        f"with batch_size 4, but it returned {shown} in round 0."
     )
 
     with pytest.raises(InvalidScoresError, match=re.escape(message)):
@@ -324,7 +324,7 @@ def test_invalid_logits_raise(bad_value, bad_rows):
     # Ids 0-3 form the first pool batch of 4 items.
     message = (
         f"The model returned NaN or +inf logits for {len(bad_rows)} of 4 items "
-        "of a pool batch in round 0."
+        f"of a pool batch (dataset ids {bad_rows}) in round 0."
     )
 
     with pytest.raises(InvalidScoresError, match=re.escape(message)):
@@ -338,7 +338,7 @@ def test_error_names_current_round():
     datamodule.label([0])
     datamodule.label([1])
 
-    with pytest.raises(InvalidScoresError, match="of a pool batch in round 2"):
+    with pytest.raises(InvalidScoresError, match=re.escape("of a pool batch (dataset ids [9]) in round 2")):
         query(EntropyStrategy(IdentityModel()), datamodule, 3)
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import inspect
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from enum import Enum
 from numbers import Integral
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -21,7 +23,10 @@ from energizer.selection import ScoreOrder, Selection, TopK
 if TYPE_CHECKING:
     from energizer.loop.ranks import Ranks
 
-__all__ = ["ModelOutput", "PredictPass", "QueryStrategy"]
+__all__ = ["ModelOutput", "PredictPass", "QueryStrategy", "describe_batch"]
+
+# Most dataset ids that one error message lists.
+_MAX_IDS_SHOWN = 10
 
 
 class ModelOutput(Enum):
@@ -99,6 +104,13 @@ class QueryStrategy(pl.LightningModule):
                 f"a {type(model).__name__}",
                 f"Pass the model to wrap: {type(self).__name__}(MyLightningModel()).",
             )
+        if isinstance(selection, type) and issubclass(selection, Selection):
+            raise InvalidArgumentError(
+                "selection",
+                "an instance of a selection step, such as TopK()",
+                f"the class {selection.__name__}",
+                f"Call the class to build the step: selection={selection.__name__}(...).",
+            )
         if selection is not None and not isinstance(selection, Selection):
             raise InvalidArgumentError(
                 "selection",
@@ -127,6 +139,8 @@ class QueryStrategy(pl.LightningModule):
         self.query_size: int | None = None
         self.predict_pass = PredictPass.POOL
         self._pool_scores = PoolScores()
+        # Dataset ids of the batch being scored; None outside scoring_batch().
+        self._batch_ids: Tensor | None = None
 
     @property
     def needs_pool_pass(self) -> bool:
@@ -221,16 +235,28 @@ class QueryStrategy(pl.LightningModule):
         its one remaining element or a tuple of the rest. Without it, a
         ``(inputs, target)`` pair returns ``inputs``. Anything else is returned
         as it is. Override this for other layouts.
+
+        Raises:
+            InvalidArgumentError: When :attr:`target_key` is set but a mapping
+                or sequence batch has no such key or position.
         """
+        target_key = self.target_key
         is_sequence = isinstance(batch, Sequence) and not isinstance(batch, str)
-        if isinstance(batch, Mapping) and self.target_key in batch:
-            return {key: value for key, value in batch.items() if key != self.target_key}
-        if is_sequence and isinstance(self.target_key, int) and -len(batch) <= self.target_key < len(batch):
-            position = self.target_key % len(batch)
-            rest = tuple(item for index, item in enumerate(batch) if index != position)
-            return rest[0] if len(rest) == 1 else rest
-        if is_sequence and self.target_key is None and len(batch) == 2:
-            return batch[0]
+        if isinstance(batch, Mapping):
+            if target_key is None:
+                return batch
+            if target_key in batch:
+                return {key: value for key, value in batch.items() if key != target_key}
+            raise self._missing_target_error(batch)
+        if is_sequence:
+            if target_key is None:
+                return batch[0] if len(batch) == 2 else batch
+            is_position = isinstance(target_key, Integral) and not isinstance(target_key, bool)
+            if is_position and -len(batch) <= target_key < len(batch):
+                position = int(target_key) % len(batch)
+                rest = tuple(item for index, item in enumerate(batch) if index != position)
+                return rest[0] if len(rest) == 1 else rest
+            raise self._missing_target_error(batch)
         return batch
 
     def compute_logits(self, inputs: Any) -> Tensor:
@@ -242,39 +268,61 @@ class QueryStrategy(pl.LightningModule):
         logit of a class with zero probability.
 
         Raises:
+            InvalidArgumentError: When ``inputs`` is a mapping with a key that
+                the model's ``forward`` takes no argument for, such as a
+                target that :attr:`target_key` does not name, or when the
+                model raises ``TypeError`` on inputs that are not one tensor.
+                The original error is chained.
             InvalidScoresError: On outputs that are not a ``(B, C)`` tensor of
                 logits, or that hold NaN or ``+inf``.
         """
-        output = self.model(**inputs) if isinstance(inputs, Mapping) else self.model(inputs)
+        if isinstance(inputs, Mapping):
+            self._check_keyword_inputs(inputs)
+        try:
+            output = self.model(**inputs) if isinstance(inputs, Mapping) else self.model(inputs)
+        except TypeError as error:
+            # A TypeError on a collection of inputs usually means the batch layout does not
+            # fit the model, for example a target left among the inputs.
+            if isinstance(inputs, Tensor):
+                raise
+            raise self._inputs_error(inputs, error) from error
         return self.check_logits(output)
 
     def check_logits(self, output: Any) -> Tensor:
-        """Return the logits in a model output, raising unless they are valid ``(B, C)`` logits."""
+        """Return the logits in a model output, raising unless they are valid ``(B, C)`` logits.
+
+        Inside :meth:`scoring_batch`, the rows must be the batch's items, or
+        several copies of them stacked sample-major as Monte Carlo passes
+        run them, and an error names the dataset ids of the invalid items.
+        """
         if isinstance(output, Mapping) and "logits" in output:
             output = output["logits"]
         elif not isinstance(output, Tensor) and isinstance(getattr(output, "logits", None), Tensor):
             output = output.logits
-        if not isinstance(output, Tensor) or output.ndim != 2:
+        items = self.items_in_batch
+        is_matrix = isinstance(output, Tensor) and output.ndim == 2
+        if not is_matrix or (items and output.shape[0] % items != 0):
             shown = tuple(output.shape) if isinstance(output, Tensor) else type(output).__name__
+            batch_size = f" with batch_size {items}" if items else ""
             raise InvalidScoresError(
                 f"{type(self).__name__} expected the model to return logits of shape "
-                f"(batch_size, num_classes), but it returned {shown} in round {self.round_index}. "
-                "Make forward return logits, or override compute_logits."
+                f"(batch_size, num_classes){batch_size}, but it returned {shown} in round "
+                f"{self.round_index}. Make forward return logits, or override compute_logits."
             )
         invalid = torch.isnan(output) | (output == float("inf"))
         if invalid.any():
-            rows = int(invalid.any(dim=1).sum())
+            items_described = self._describe_rows(invalid.any(dim=1))
             raise InvalidScoresError(
-                f"The model returned NaN or +inf logits for {rows} of {output.shape[0]} items "
-                f"of a pool batch in round {self.round_index}. Training has probably diverged: "
-                "lower the learning rate or check the inputs for NaN."
+                f"The model returned NaN or +inf logits for {items_described} in round "
+                f"{self.round_index}. Training has probably diverged: lower the learning rate, or "
+                "check the inputs of those items for NaN."
             )
         impossible = (output == float("-inf")).all(dim=1)
         if impossible.any():
             raise InvalidScoresError(
                 f"The model returned logits that are all -inf, so no class is possible, for "
-                f"{int(impossible.sum())} of {output.shape[0]} items of a pool batch in round "
-                f"{self.round_index}. Check the model's output masking."
+                f"{self._describe_rows(impossible)} in round {self.round_index}. Check the "
+                "model's output masking."
             )
         return output
 
@@ -314,10 +362,33 @@ class QueryStrategy(pl.LightningModule):
     def on_predict_epoch_start(self) -> None:
         self._pool_scores = PoolScores()
 
+    @contextmanager
+    def scoring_batch(self, ids: Tensor) -> Iterator[None]:
+        """Record the dataset ids of the batch that the model runs on while the context is open.
+
+        :attr:`items_in_batch` counts them, and errors about the model's
+        logits name the ids of the invalid items. :meth:`predict_step` opens
+        it around :meth:`pool_step`.
+
+        Args:
+            ids: Dataset ids of the batch's items, shape ``(B,)``.
+        """
+        self._batch_ids = ids
+        try:
+            yield
+        finally:
+            self._batch_ids = None
+
+    @property
+    def items_in_batch(self) -> int | None:
+        """Number of items in the batch being scored, or ``None`` outside :meth:`scoring_batch`."""
+        return None if self._batch_ids is None else int(self._batch_ids.shape[0])
+
     def predict_step(self, batch: PoolBatch, batch_idx: int, dataloader_idx: int = 0) -> Tensor:
         """Score a pool batch, store the scores by dataset id, and return them."""
         ids, data = batch
-        scores = self.pool_step(data, batch_idx)
+        with self.scoring_batch(ids):
+            scores = self.pool_step(data, batch_idx)
         if not isinstance(scores, Tensor) or scores.shape != (ids.shape[0],):
             shown = tuple(scores.shape) if isinstance(scores, Tensor) else type(scores).__name__
             raise InvalidScoresError(
@@ -344,3 +415,101 @@ class QueryStrategy(pl.LightningModule):
     def collected_scores(self, pool_ids: np.ndarray) -> np.ndarray:
         """Return the scores of the last pool pass, aligned with the sorted ``pool_ids``."""
         return self._pool_scores.aligned_to(pool_ids, round_index=self.round_index)
+
+    # ---------------------------------------------------------------- helpers
+
+    def _missing_target_error(self, batch: Any) -> InvalidArgumentError:
+        return InvalidArgumentError(
+            "target_key",
+            f"the key or position of the target in the batch, which is {describe_batch(batch)}",
+            repr(self.target_key),
+            "Set the data module's target_key to the key or position of the target in each "
+            "item, or to None when the items carry no target, or override "
+            f"get_inputs_from_batch(batch) in a subclass of {type(self).__name__}.",
+        )
+
+    def _check_keyword_inputs(self, inputs: Mapping) -> None:
+        """Raise when the model's ``forward`` takes no argument for a key of ``inputs``."""
+        accepted = _keyword_parameters(self.model)
+        if accepted is None:
+            return
+        unexpected = sorted(str(key) for key in inputs if key not in accepted)
+        if not unexpected:
+            return
+        forward = f"{type(self.model).__name__}.forward"
+        raise InvalidArgumentError(
+            "target_key",
+            f"the key of the target, so that the model receives only arguments of {forward} "
+            f"({sorted(accepted)})",
+            f"{self.target_key!r}, which leaves the model inputs with keys "
+            f"{sorted(map(str, inputs))}, and {forward} takes no {unexpected}",
+            f"If {unexpected[0]!r} contains the target, pass target_key={unexpected[0]!r} to the "
+            "data module; otherwise override get_inputs_from_batch(batch) in a subclass of "
+            f"{type(self).__name__} to return only the arguments of forward.",
+        )
+
+    def _inputs_error(self, inputs: Any, error: TypeError) -> InvalidArgumentError:
+        model_name = type(self.model).__name__
+        return InvalidArgumentError(
+            "target_key",
+            f"the key or position of the target, so that get_inputs_from_batch gives "
+            f"{model_name}.forward the inputs it takes",
+            f"{self.target_key!r}, which gave the model {describe_batch(inputs)}, and {model_name} "
+            f"raised TypeError: {error}",
+            "If the batch carries the target, set the data module's target_key to its key or "
+            f"position; otherwise override get_inputs_from_batch(batch) in a subclass of "
+            f"{type(self).__name__} to return what forward takes.",
+        )
+
+    def _describe_rows(self, bad_rows: Tensor) -> str:
+        """Describe which items of the current batch the flagged rows of logits belong to.
+
+        Inside :meth:`scoring_batch`, row ``r`` belongs to item ``r % B``,
+        because Monte Carlo passes stack their copies of the batch
+        sample-major, so an item counts once however many of its rows are
+        flagged.
+        """
+        rows = int(bad_rows.shape[0])
+        batch_kind = f"a {self.predict_pass.value} batch"
+        ids = self._batch_ids
+        if ids is None or ids.shape[0] == 0 or rows % ids.shape[0]:
+            return f"{int(bad_rows.sum())} of {rows} items of {batch_kind}"
+        items = int(ids.shape[0])
+        bad_items = bad_rows.reshape(rows // items, items).any(dim=0).cpu()
+        bad_ids = ids.cpu()[bad_items].tolist()
+        listed_ids = bad_ids[:_MAX_IDS_SHOWN]
+        unlisted = len(bad_ids) - len(listed_ids)
+        more = f" and {unlisted} more" if unlisted else ""
+        return f"{len(bad_ids)} of {items} items of {batch_kind} (dataset ids {listed_ids}{more})"
+
+
+def describe_batch(batch: Any) -> str:
+    """Describe a batch's layout for error messages: its type and its keys or element shapes."""
+    if isinstance(batch, Mapping):
+        return f"a {type(batch).__name__} with keys {sorted(map(str, batch))}"
+    if isinstance(batch, Sequence) and not isinstance(batch, str):
+        elements = ", ".join(_describe_value(value) for value in batch)
+        return f"a {type(batch).__name__} of {len(batch)} elements ({elements})"
+    return f"a {_describe_value(batch)}"
+
+
+def _describe_value(value: Any) -> str:
+    if isinstance(value, Tensor):
+        return f"Tensor of shape {tuple(value.shape)}"
+    return type(value).__name__
+
+
+def _keyword_parameters(model: nn.Module) -> set[str] | None:
+    """Return the keyword arguments that the model's ``forward`` takes; ``None`` if it takes any."""
+    try:
+        signature = inspect.signature(model.forward)
+    except (TypeError, ValueError):
+        return None
+    keyword_kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    names = set()
+    for parameter in signature.parameters.values():
+        if parameter.kind is inspect.Parameter.VAR_KEYWORD:
+            return None
+        if parameter.kind in keyword_kinds:
+            names.add(parameter.name)
+    return names

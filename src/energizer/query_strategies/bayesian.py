@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from numbers import Integral
 from typing import Any, ClassVar
 
 import numpy as np
@@ -9,7 +10,6 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 
 from energizer.acquisition import bald, expected_entropy, mean_std, predictive_entropy, variation_ratios
-from energizer.data.pool import PoolBatch
 from energizer.errors import InvalidArgumentError, MissingDropoutError
 from energizer.query_strategies.base import ModelOutput, QueryStrategy
 from energizer.query_strategies.mc_dropout import (
@@ -72,18 +72,23 @@ class BayesianStrategy(QueryStrategy):
         subpool_size: int | None = None,
     ) -> None:
         super().__init__(model, selection=selection, seed=seed, subpool_size=subpool_size)
-        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 2:
+        is_count = isinstance(num_samples, Integral) and not isinstance(num_samples, bool)
+        if not is_count or num_samples < 2:
             raise InvalidArgumentError(
                 "num_samples",
                 "an integer >= 2 (Monte Carlo samples per item)",
                 repr(num_samples),
                 "Pass e.g. num_samples=20.",
             )
-        self.num_samples = num_samples
-        self.consistent_masks = consistent_masks
-        self.stack_samples = stack_samples
-        # Items in the pool batch being scored, from its ids; None outside a pool pass.
-        self._items_in_batch: int | None = None
+        flags = {"consistent_masks": consistent_masks, "stack_samples": stack_samples}
+        for name, flag in flags.items():
+            if not isinstance(flag, (bool, np.bool_)):
+                raise InvalidArgumentError(
+                    name, "True or False", repr(flag), f"Pass {name}=True or {name}=False."
+                )
+        self.num_samples = int(num_samples)
+        self.consistent_masks = bool(consistent_masks)
+        self.stack_samples = bool(stack_samples)
 
     def check_setup(self, query_size: int | None = None) -> None:
         """Raise :class:`MissingDropoutError` when the model has no dropout layer."""
@@ -113,7 +118,8 @@ class BayesianStrategy(QueryStrategy):
         Every module's train or eval mode is restored afterwards, also when
         the model raises.
         """
-        options = {"stack_samples": self.stack_samples, "batch_size": self._items_in_batch}
+        # The batch's ids give the true number of items, which the inputs' layout may hide.
+        options = {"stack_samples": self.stack_samples, "batch_size": self.items_in_batch}
         if self.consistent_masks:
             with ConsistentDropoutMasks(self.model, self._mask_seed()) as masks:
                 return sample_logits(self.compute_logits, inputs, self.num_samples, masks=masks, **options)
@@ -126,14 +132,6 @@ class BayesianStrategy(QueryStrategy):
 
     def pool_step(self, batch: Any, batch_idx: int) -> Tensor:
         return self.score_mc_logits(self.compute_mc_logits(self.get_inputs_from_batch(batch)))
-
-    def predict_step(self, batch: PoolBatch, batch_idx: int, dataloader_idx: int = 0) -> Any:
-        # The ids give the true number of items, which the inputs' layout may hide.
-        self._items_in_batch = int(batch.ids.shape[0])
-        try:
-            return super().predict_step(batch, batch_idx, dataloader_idx)
-        finally:
-            self._items_in_batch = None
 
     def _mask_seed(self) -> int:
         # New masks every round, the same ones for every batch of a round.
