@@ -15,6 +15,7 @@ __all__ = [
     "check_strategy_and_data",
     "check_count",
     "check_optional_count",
+    "check_query_fits_pool",
     "check_queried_ids",
     "check_launch",
     "check_processes_joined",
@@ -63,6 +64,31 @@ def check_count(name: str, value: Any, minimum: int = 1) -> int:
 def check_optional_count(name: str, value: Any, minimum: int = 1) -> int | None:
     """Like :func:`check_count`, but ``None`` passes through."""
     return None if value is None else check_count(name, value, minimum)
+
+
+def check_query_fits_pool(query_size: int, pool_size: int, budget_left: int | None = None) -> None:
+    """Raise when the first query would request more items than the pool contains.
+
+    Call it before any training, with the pool at the start of the run. Only
+    the first query is checked: a later round of ``active_fit`` that finds
+    fewer items left than ``query_size`` labels the rest, which is how a run
+    ends normally. An empty pool passes, because it is a stop reason of its
+    own.
+
+    Args:
+        query_size: Items requested per query.
+        pool_size: Unlabelled items before the first query.
+        budget_left: Items that ``max_budget`` still allows, which caps the
+            first query; ``None`` without a budget.
+    """
+    first_query = query_size if budget_left is None else min(query_size, budget_left)
+    if 0 < pool_size < first_query:
+        raise InvalidArgumentError(
+            "query_size",
+            f"at most the {pool_size} unlabelled items in the pool",
+            query_size,
+            f"Pass query_size={pool_size} or less, or start with fewer labelled items.",
+        )
 
 
 def check_queried_ids(ids: Any, pool_ids: np.ndarray, query_size: int, strategy: QueryStrategy) -> np.ndarray:
