@@ -52,6 +52,8 @@ def plot_learning_curves(
     # Beyond ten strategies the default colour cycle repeats, so lines also change style.
     colours = plt.get_cmap("tab20" if len(strategies) > 10 else "tab10").colors
     styles = ["-", "--", ":", "-."]
+    # Many overlapping bands hide the lines, so each gets fainter as strategies are added.
+    band_alpha = 0.15 if len(strategies) <= 10 else 0.06
     figure, axes = plt.subplots(figsize=(8, 5) if len(strategies) > 10 else (7, 4.5))
     for position, (strategy, rows) in enumerate(rounds.groupby("strategy", sort=False)):
         curve = rows.groupby("num_labelled")[metric].agg(["mean", "std"]).reset_index()
@@ -62,7 +64,7 @@ def plot_learning_curves(
         )
         spread = curve["std"].fillna(0.0)
         axes.fill_between(
-            curve["num_labelled"], curve["mean"] - spread, curve["mean"] + spread, color=colour, alpha=0.15
+            curve["num_labelled"], curve["mean"] - spread, curve["mean"] + spread, color=colour, alpha=band_alpha
         )
     if reference is not None:
         axes.axhline(reference, color="black", linestyle="--", linewidth=1, label="whole pool")

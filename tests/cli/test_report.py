@@ -232,3 +232,21 @@ def test_unequal_budgets_exit_two(tmp_path, capsys):
     error = report_error([str(run_dir)], capsys)
 
     assert "the same num_labelled for every seed of a strategy in a round" in error
+
+
+def test_report_selects_strategies_in_order(tmp_path):
+    run_dir = write_rounds(tmp_path / "run", CURVES)
+
+    assert main(["report", str(run_dir), "--strategies", "random,entropy", "--no-plot"]) == 0
+    assert pd.read_csv(run_dir / "summary.csv")["strategy"].tolist() == ["random", "entropy"]
+
+    assert main(["report", str(run_dir), "--strategies", "random", "--no-plot"]) == 0
+    assert pd.read_csv(run_dir / "summary.csv")["strategy"].tolist() == ["random"]
+
+
+def test_unknown_strategy_exits_two(tmp_path, capsys):
+    run_dir = write_rounds(tmp_path / "run", CURVES)
+
+    error = report_error([str(run_dir), "--strategies", "random,coreset"], capsys)
+
+    assert "argument --strategies: no rows for 'coreset'; choose from entropy, random" in error

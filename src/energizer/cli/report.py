@@ -62,6 +62,11 @@ def add_parser(commands: Any) -> None:
         default="test_accuracy",
         help="column to summarise; higher must be better (default: test_accuracy)",
     )
+    parser.add_argument(
+        "--strategies",
+        default=None,
+        help="comma-separated strategies to report, in this order (default: every strategy, in file order)",
+    )
     parser.add_argument("--no-plot", action="store_true", help=f"write no {PLOT_FILE}")
     parser.set_defaults(run=run, command_parser=parser)
 
@@ -70,6 +75,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Summarise the runs that ``args`` names; return the exit status."""
     paths = [_rounds_path(path, parser) for path in args.runs]
     rounds = _read_rounds(paths, args.metric, parser)
+    if args.strategies is not None:
+        rounds = _select_strategies(rounds, args.strategies, parser)
     reference = _reference(args, rounds, parser)
     try:
         summary = summarize(rounds, metric=args.metric, reference=reference)
@@ -166,6 +173,21 @@ def _read_rounds(paths: list[Path], metric: str, parser: argparse.ArgumentParser
             f"appears more than once in {', '.join(map(str, paths))}; pass each run once"
         )
     return rounds
+
+
+def _select_strategies(rounds: pd.DataFrame, text: str, parser: argparse.ArgumentParser) -> pd.DataFrame:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    available = list(rounds["strategy"].astype(str).unique())
+    unknown = [name for name in names if name not in available]
+    if unknown or not names:
+        parser.error(
+            f"argument --strategies: no rows for {', '.join(map(repr, unknown)) or 'an empty list'}; "
+            f"choose from {', '.join(available)}"
+        )
+    selected = rounds[rounds["strategy"].astype(str).isin(names)].copy()
+    position = {name: index for index, name in enumerate(names)}
+    selected["position"] = selected["strategy"].astype(str).map(position)
+    return selected.sort_values("position", kind="stable").drop(columns="position").reset_index(drop=True)
 
 
 def _reference(args: argparse.Namespace, rounds: pd.DataFrame, parser: argparse.ArgumentParser) -> float | None:
