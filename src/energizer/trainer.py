@@ -207,6 +207,8 @@ class Trainer(pl.Trainer):
             fit_seconds = time.perf_counter() - started
             ranks = Ranks(runner)
             check_processes_joined(runner.world_size, ranks.connected)
+            # Process 0's run seed, so later rounds train with the same seed everywhere even when unseeded.
+            progress.run_seed = ranks.broadcast(progress.run_seed)
             fit_metrics = _scalars(runner.callback_metrics)
             num_labelled, num_train, num_val = datamodule.num_labelled, datamodule.num_train, datamodule.num_val
             if stop_set_size and progress.stop_set_ids is None:

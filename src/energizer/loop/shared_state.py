@@ -64,6 +64,8 @@ def round_data(datamodule: ActiveDataModule) -> RoundData:
 
 def share_labelled_state(datamodule: ActiveDataModule, ranks: Ranks) -> None:
     """Load process 0's labelled state (labels, rounds, validation hold-out) on every process."""
+    if not ranks.connected:
+        return
     state = ranks.broadcast(datamodule.state_dict())
     if ranks.rank != 0:
         datamodule.load_state_dict(state)

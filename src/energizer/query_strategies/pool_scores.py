@@ -23,21 +23,30 @@ class PoolScores:
     """
 
     def __init__(self) -> None:
-        self._ids: list[np.ndarray] = []
-        self._scores: list[np.ndarray] = []
+        # Two growing buffers, doubled when full: a few large blocks instead of two small
+        # arrays per batch, which would fragment the heap between each batch's temporaries.
+        self._ids = np.empty(0, dtype=np.int64)
+        self._scores = np.empty(0, dtype=np.float64)
+        self._size = 0
 
     def add(self, ids: torch.Tensor, scores: torch.Tensor) -> None:
         """Store ``scores[i]`` as the score of dataset id ``ids[i]``."""
-        self._ids.append(ids.detach().cpu().numpy().astype(np.int64, copy=False))
+        count = int(ids.shape[0])
+        end = self._size + count
+        if end > self._ids.size:
+            capacity = max(end, 2 * self._ids.size, 1024)
+            self._ids = np.resize(self._ids[: self._size], capacity)
+            self._scores = np.resize(self._scores[: self._size], capacity)
+        self._ids[self._size : end] = ids.detach().cpu().numpy()
         # float64 keeps apart scores that float32 would round to ties.
-        self._scores.append(scores.detach().to(torch.float64).cpu().numpy())
+        self._scores[self._size : end] = scores.detach().to(torch.float64).cpu().numpy()
+        self._size = end
 
     def gather(self, ranks: Ranks) -> None:
         """Replace the scores seen by this process with those seen by every process."""
-        ids = np.concatenate(self._ids) if self._ids else np.empty(0, dtype=np.int64)
-        scores = np.concatenate(self._scores) if self._scores else np.empty(0, dtype=np.float64)
-        ids, columns = ranks.gather_rows(ids, {"scores": torch.from_numpy(scores)})
-        self._ids, self._scores = [ids], [columns["scores"].numpy()]
+        ids, scores = self._ids[: self._size], self._scores[: self._size]
+        ids, columns = ranks.gather_rows(ids, {"scores": torch.from_numpy(np.ascontiguousarray(scores))})
+        self._ids, self._scores, self._size = ids, columns["scores"].numpy(), len(ids)
 
     def aligned_to(self, pool_ids: np.ndarray, *, round_index: int) -> np.ndarray:
         """Return the scores of ``pool_ids``, in that order.
@@ -47,8 +56,7 @@ class PoolScores:
                 when an id outside the pool was scored, or when a score is
                 NaN or infinite.
         """
-        ids = np.concatenate(self._ids) if self._ids else np.empty(0, dtype=np.int64)
-        scores = np.concatenate(self._scores) if self._scores else np.empty(0, dtype=np.float64)
+        ids, scores = self._ids[: self._size], self._scores[: self._size]
         order = np.argsort(ids, kind="stable")
         ids, scores = ids[order], scores[order]
         repeated = ids[1:][ids[1:] == ids[:-1]]
