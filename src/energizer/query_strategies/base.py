@@ -309,6 +309,9 @@ class QueryStrategy(pl.LightningModule):
                 f"(batch_size, num_classes){batch_size}, but it returned {shown} in round "
                 f"{self.round_index}. Make forward return logits, or override compute_logits."
             )
+        # One pass for the common case: every logit finite, so no NaN, +inf or all -inf row.
+        if bool(torch.isfinite(output).all()):
+            return output
         invalid = torch.isnan(output) | (output == float("inf"))
         if invalid.any():
             items_described = self._describe_rows(invalid.any(dim=1))
