@@ -16,35 +16,38 @@ import numpy as np
 from energizer.annotators._checks import check_positive_seconds, check_seconds
 from energizer.annotators.base import Annotations, AnnotationWarning, Annotator
 from energizer.annotators.class_names import check_class_names
+from energizer.annotators.label_studio_checks import (
+    TOKEN_VARIABLE,
+    URL_VARIABLE,
+    check_data_kind,
+    check_items,
+    check_project,
+    check_same_classes,
+    check_token,
+    check_url,
+)
 from energizer.annotators.label_studio_client import (
     LabelStudioClient,
     LabelStudioUnavailableError,
     json_default,
 )
 from energizer.annotators.label_studio_config import (
-    DATA_KINDS,
     ChoicesTag,
     DataKind,
     build_label_config,
     parse_label_config,
 )
-from energizer.errors import AnnotationError, InvalidArgumentError
+from energizer.errors import InvalidArgumentError
 
 __all__ = ["ID_KEY", "URL_VARIABLE", "TOKEN_VARIABLE", "LabelStudioAnnotator"]
 
 log = logging.getLogger(__name__)
-
-URL_VARIABLE = "ENERGIZER_LABEL_STUDIO_URL"
-TOKEN_VARIABLE = "ENERGIZER_LABEL_STUDIO_TOKEN"
 
 # The task data key that stores the dataset id. Tasks without it are not ours.
 ID_KEY = "energizer_id"
 
 # Tasks per import call.
 _IMPORT_CHUNK = 500
-
-# Label Studio's limits on a project title (PROJECT_TITLE_MIN_LEN and _MAX_LEN in 1.23).
-_TITLE_LENGTHS = (3, 50)
 
 
 class LabelStudioAnnotator(Annotator):
@@ -79,11 +82,12 @@ class LabelStudioAnnotator(Annotator):
 
     Args:
         items: What people see for each dataset id. A sequence gives the
-            value under the configuration's data key: ``items[id]`` is the
+            value under the configuration's data key. ``items[id]`` is the
             text, the image URL (one that people's browsers can open), or
-            the table row (a mapping of column names to values, or a
-            sequence shown with the columns ``"0"``, ``"1"``, ...). A
-            callable ``items(id)`` returns the whole task data as a mapping.
+            the table row. A table row is a mapping of column names to
+            values, or a sequence, shown with the columns ``"0"``, ``"1"``,
+            and so on. A callable ``items(id)`` returns the whole task data
+            as a mapping.
         class_names: Name of each class, in class order. ``None`` reads them
             from ``label_config`` or from the existing project.
         data_kind: ``"text"``, ``"image"`` or ``"table"``: what the built
@@ -127,21 +131,21 @@ class LabelStudioAnnotator(Annotator):
         retry_timeout: float | None = None,
     ) -> None:
         super().__init__(poll_interval=poll_interval, max_poll_interval=max_poll_interval)
-        self.items = _check_items(items)
+        self.items = check_items(items)
         self.class_names = check_class_names(class_names)
-        self.data_kind = _check_data_kind(data_kind)
+        self.data_kind = check_data_kind(data_kind)
         self.label_config = label_config
         if label_config is not None:
             tag = parse_label_config(label_config)
-            _check_same_classes(self.class_names, tag.choices, "label_config")
-        self.project = _check_project(project)
+            check_same_classes(self.class_names, tag.choices, "label_config")
+        self.project = check_project(project)
         self.model_version = model_version
         self.retry_timeout = (
             None if retry_timeout is None else check_seconds("retry_timeout", retry_timeout)
         )
         self._client = LabelStudioClient(
-            _check_url(url if url is not None else os.environ.get(URL_VARIABLE)),
-            _check_token(token if token is not None else os.environ.get(TOKEN_VARIABLE)),
+            check_url(url if url is not None else os.environ.get(URL_VARIABLE)),
+            check_token(token if token is not None else os.environ.get(TOKEN_VARIABLE)),
             request_timeout=check_positive_seconds("request_timeout", request_timeout),
             retry_delay=self.poll_interval,
             max_retry_delay=self.max_poll_interval,
@@ -192,7 +196,7 @@ class LabelStudioAnnotator(Annotator):
                 "Use another project title, or give this project a classification "
                 f"configuration. The check of its configuration reported: {error}",
             ) from error
-        _check_same_classes(self.class_names, tag.choices, "project")
+        check_same_classes(self.class_names, tag.choices, "project")
         class_names = self.class_names or tag.choices
         self._class_of_name = {name: index for index, name in enumerate(class_names)}
         self.class_names = tuple(class_names)
@@ -255,7 +259,6 @@ class LabelStudioAnnotator(Annotator):
     def _send(
         self, ids: np.ndarray, predictions: np.ndarray | None, scores: np.ndarray | None
     ) -> None:
-        deadline = self._retry_deadline()
         assert self.project_id is not None and self.class_names is not None  # set by _connect
         if predictions is not None and (predictions >= len(self.class_names)).any():
             raise InvalidArgumentError(
@@ -272,8 +275,39 @@ class LabelStudioAnnotator(Annotator):
             )
             for position, dataset_id in enumerate(ids)
         }
+
         # Requested before listing, so that tasks of these ids count as ours.
         self._requested.update(tasks)
+        tasks_by_id, num_reused = self._import_missing(tasks, self._retry_deadline())
+
+        # Skips made before this request belong to an earlier request of the id.
+        for dataset_id in tasks:
+            skips = [
+                annotation["id"]
+                for task in tasks_by_id[dataset_id]
+                for annotation in _annotations(task)
+                if _skipped(annotation)
+            ]
+            if skips:
+                self._skips_seen[dataset_id] = max(skips)
+        log.info(
+            "Label Studio project %d has tasks for %d requested ids: %d imported, %d reused.",
+            self.project_id,
+            len(tasks),
+            len(tasks) - num_reused,
+            num_reused,
+        )
+
+    def _import_missing(
+        self, tasks: dict[int, dict[str, Any]], deadline: float | None
+    ) -> tuple[dict[int, list[dict[str, Any]]], int]:
+        """Import the tasks whose id has none in the project yet, until every id has one.
+
+        Returns:
+            The project's tasks by dataset id, and how many ids of ``tasks``
+            already had a task before the first import.
+        """
+        assert self.project_id is not None  # set by _connect
         delay = self.poll_interval
         num_reused: int | None = None
         while True:
@@ -282,7 +316,8 @@ class LabelStudioAnnotator(Annotator):
             if num_reused is None:
                 num_reused = len(tasks) - len(missing)
             if not missing:
-                break
+                return tasks_by_id, num_reused
+
             try:
                 for start in range(0, len(missing), _IMPORT_CHUNK):
                     chunk = missing[start : start + _IMPORT_CHUNK]
@@ -302,23 +337,6 @@ class LabelStudioAnnotator(Annotator):
                 )
                 time.sleep(wait)
                 delay = min(2 * delay, self.max_poll_interval)
-        # Skips made before this request belong to an earlier request of the id.
-        for dataset_id in tasks:
-            skips = [
-                a["id"]
-                for task in tasks_by_id[dataset_id]
-                for a in _annotations(task)
-                if _skipped(a)
-            ]
-            if skips:
-                self._skips_seen[dataset_id] = max(skips)
-        log.info(
-            "Label Studio project %d has tasks for %d requested ids: %d imported, %d reused.",
-            self.project_id,
-            len(tasks),
-            len(tasks) - num_reused,
-            num_reused,
-        )
 
     def _task(self, dataset_id: int, prediction: int | None, score: float | None) -> dict[str, Any]:
         assert self._tag is not None and self.class_names is not None  # set by _connect
@@ -529,85 +547,3 @@ def _table_row(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return {str(column): cell for column, cell in enumerate(value)}
     return value
-
-
-def _check_items(items: Any) -> Any:
-    if callable(items) or (hasattr(items, "__getitem__") and hasattr(items, "__len__")):
-        return items
-    raise InvalidArgumentError(
-        "items",
-        "a sequence indexed by dataset id, or a callable that returns an id's task data",
-        f"a {type(items).__name__}",
-        "Pass the texts, image URLs or table rows of the dataset, in dataset order.",
-    )
-
-
-def _check_data_kind(data_kind: Any) -> DataKind:
-    if data_kind not in DATA_KINDS:
-        raise InvalidArgumentError(
-            "data_kind",
-            f"one of {sorted(DATA_KINDS)}",
-            repr(data_kind),
-            "Pass what people label: text, images or rows.",
-        )
-    return data_kind
-
-
-def _check_same_classes(
-    class_names: tuple[str, ...] | None, choices: tuple[str, ...], source: str
-) -> None:
-    if class_names is not None and set(class_names) != set(choices):
-        raise InvalidArgumentError(
-            "class_names",
-            f"the choices of the {source}'s configuration {list(choices)}",
-            list(class_names),
-            "Pass the same class names, or use another project title for other classes.",
-        )
-
-
-def _check_project(project: Any) -> str | int:
-    if isinstance(project, int) and not isinstance(project, bool) and project > 0:
-        return project
-    low, high = _TITLE_LENGTHS
-    if isinstance(project, str) and low <= len(project.strip()) <= high:
-        return project.strip()
-    raise InvalidArgumentError(
-        "project",
-        f"a project title of {low} to {high} characters, or a positive project id",
-        repr(project),
-        "Pass project='my-labels', or the id that Label Studio shows in the project's URL.",
-    )
-
-
-def _check_url(url: Any) -> str:
-    if url is None:
-        raise InvalidArgumentError(
-            "url",
-            "the address of a Label Studio server, such as 'http://127.0.0.1:8080'",
-            None,
-            f"Pass url=... or set {URL_VARIABLE}.",
-        )
-    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-        raise InvalidArgumentError(
-            "url",
-            "an http:// or https:// address",
-            repr(url),
-            "Pass the address that the browser shows.",
-        )
-    return url
-
-
-def _check_token(token: Any) -> str:
-    if token is None or (isinstance(token, str) and not token.strip()):
-        raise InvalidArgumentError(
-            "token",
-            "a Label Studio API token",
-            "no token",
-            f"Pass token=... or set {TOKEN_VARIABLE}. Label Studio shows the token under "
-            "Account & Settings.",
-        )
-    if not isinstance(token, str):
-        raise InvalidArgumentError(
-            "token", "a string", f"a {type(token).__name__}", "Pass the token as a string."
-        )
-    return token.strip()
