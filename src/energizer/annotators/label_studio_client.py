@@ -167,6 +167,10 @@ class LabelStudioClient:
         A retry could import the tasks twice when the first call arrived but
         its response was lost. The caller lists the tasks again instead.
 
+        NOTE: the Community edition imports before it responds (checked on
+        1.23.2). Other editions import in the background, so a listing right
+        after this call may miss the new tasks; that case was never run.
+
         Raises:
             LabelStudioUnavailableError: No response. Some or all tasks may have arrived.
         """
