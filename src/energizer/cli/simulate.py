@@ -26,7 +26,14 @@ from tqdm.auto import tqdm
 
 import energizer
 from energizer.datasets import BUNDLED_DATASETS, load_bundled
+from energizer.cli.stream_mode import (
+    DEFAULT_STREAM_STRATEGIES,
+    STREAM_STRATEGIES,
+    add_stream_arguments,
+    run_stream_strategy,
+)
 from energizer.loop.run_dir import RunDirectory
+from energizer.stream import StreamResults
 from energizer.models import MLPClassifier
 from energizer.query_strategies.registry import STRATEGIES, strategy_class
 from energizer.results import RoundResult
@@ -36,6 +43,7 @@ __all__ = ["add_parser", "run"]
 log = logging.getLogger(__name__)
 
 FIRST_COLUMNS = ["strategy", "seed", "round", "num_labelled"]
+DEFAULT_POOL_STRATEGIES = "random,entropy,margin,least-confidence"
 # Folder of --output-dir that holds one run directory per strategy and seed.
 RUNS = "runs"
 TABLE_FORMAT = "{strategy:<18} {seed:>4} {round:>5} {num_labelled:>9} {accuracy:>9} {fit:>7} {query:>8}"
@@ -56,10 +64,18 @@ def add_parser(commands: Any) -> None:
         "--dataset", default="digits", choices=list(BUNDLED_DATASETS), help="bundled data set (default: digits)"
     )
     parser.add_argument(
+        "--mode",
+        choices=["pool", "stream"],
+        default="pool",
+        help="pool: query batches from the whole unlabelled pool each round; stream: decide on "
+        "each item as it arrives, under --budget (default: pool)",
+    )
+    parser.add_argument(
         "--strategy",
-        default="random,entropy,margin,least-confidence",
-        help=f"comma-separated strategies, from: {', '.join(STRATEGIES)} "
-        "(default: random,entropy,margin,least-confidence)",
+        default=None,
+        help=f"comma-separated strategies. Pool mode: {', '.join(STRATEGIES)} (default: "
+        f"{DEFAULT_POOL_STRATEGIES}). Stream mode: {', '.join(STREAM_STRATEGIES)} (default: "
+        f"{DEFAULT_STREAM_STRATEGIES})",
     )
     parser.add_argument("--query-size", type=_positive_int, default=20, help="items labelled per round (default: 20)")
     parser.add_argument(
@@ -141,20 +157,27 @@ def add_parser(commands: Any) -> None:
         "the same options; runs not started yet start afresh",
     )
     parser.add_argument("--quiet", action="store_true", help="print no table and no progress bar")
+    add_stream_arguments(parser, _fraction, _positive_int)
     parser.set_defaults(run=run, command_parser=parser)
 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Run the experiment that ``args`` describes; return the exit status."""
+    stream_mode = args.mode == "stream"
+    known = STREAM_STRATEGIES if stream_mode else tuple(STRATEGIES)
+    if args.strategy is None:
+        args.strategy = DEFAULT_STREAM_STRATEGIES if stream_mode else DEFAULT_POOL_STRATEGIES
     names = [name.strip() for name in args.strategy.split(",") if name.strip()]
-    unknown = [name for name in names if name not in STRATEGIES]
+    unknown = [name for name in names if name not in known]
     if unknown or not names:
         parser.error(
             f"argument --strategy: invalid strategy {', '.join(map(repr, unknown)) or 'list (empty)'}; "
-            f"choose from {', '.join(STRATEGIES)}"
+            f"choose from {', '.join(known)}"
         )
     if len(set(names)) != len(names):
         parser.error(f"argument --strategy: a strategy is listed twice in {args.strategy!r}")
+    if stream_mode and args.resume:
+        parser.error("argument --resume: the stream mode saves no run state, so it cannot resume")
     if args.subpool_size is not None and args.subpool_size < args.query_size:
         parser.error(
             f"argument --subpool-size: {args.subpool_size} is smaller than --query-size "
@@ -196,7 +219,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         )
     rows: list[dict[str, Any]] = []
     progress = tqdm(
-        total=len(seeds) * len(names) * args.rounds,
+        # A stream run's number of models depends on when its labels arrive.
+        total=None if stream_mode else len(seeds) * len(names) * args.rounds,
         unit="round",
         disable=args.quiet,
         file=sys.stderr,
@@ -206,11 +230,13 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     runs = [(seed, name) for seed in seeds for name in names]
     for position, (seed, name) in enumerate(runs):
         progress.set_description(name if len(seeds) == 1 else f"{name} seed {seed}")
-        results = _run_strategy(name, seed, data_by_seed[seed], args, rows, output_dir, progress)
+        run_one = _run_stream_strategy if stream_mode else _run_strategy
+        results = run_one(name, seed, data_by_seed[seed], args, rows, output_dir, progress)
         label = name if len(seeds) == 1 else f"{name}, seed {seed}"
         _echo(args, f"{label}: {results.stop_message}")
-        # A run that stops before --rounds (an empty pool) still fills its share of the bar.
-        progress.update((position + 1) * args.rounds - progress.n)
+        if not stream_mode:
+            # A run that stops before --rounds (an empty pool) still fills its share of the bar.
+            progress.update((position + 1) * args.rounds - progress.n)
     progress.close()
 
     frame = _write_rounds(rows, output_dir)
@@ -280,6 +306,42 @@ def _run_strategy(
     # A resumed run reports only its new rounds as they end: take every round from the results.
     rows[:] = [row for row in rows if (row["strategy"], row["seed"]) != (name, seed)]
     rows.extend(_row(name, seed, result) for result in results)
+    return results
+
+
+def _run_stream_strategy(
+    name: str,
+    seed: int,
+    data: Any,
+    args: argparse.Namespace,
+    rows: list[dict[str, Any]],
+    output_dir: Path,
+    progress: tqdm,
+) -> StreamResults:
+    trainer_kwargs = {
+        "max_steps": args.max_steps,
+        "max_epochs": args.max_epochs if args.max_epochs is not None else -1,
+        "accelerator": args.accelerator,
+        "logger": False,
+        "enable_checkpointing": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+    }
+
+    def record(result: RoundResult) -> None:
+        row = _row(name, seed, result)
+        rows.append(row)
+        _write_rounds(rows, output_dir)
+        progress.update(1)
+        _echo(args, _table_row(row), progress)
+
+    results = run_stream_strategy(name, data, args, seed, trainer_kwargs, record)
+    last = results.rounds[-1]
+    _echo(
+        args,
+        f"{name}: labelled {last.num_labelled} of {last.num_seen} items seen "
+        f"({last.num_labelled / max(last.num_seen, 1):.3f}, budget {args.budget})",
+    )
     return results
 
 
