@@ -5,10 +5,6 @@ message must match. Every pattern pins the wrong value and the fix. Rows that
 call ``Trainer.active_fit`` or ``Trainer.query`` also check that no training
 started (the model counts its ``on_fit_start`` calls) and that the labelled
 state did not change.
-
-Rows marked ``NEEDS_TRAINER_CALLS`` need checks that ``energizer.Trainer``
-does not call yet: ``check_query_fits_pool`` (``energizer.loop.checks``) and
-``check_data_fits_model`` (``energizer.loop.label_checks``).
 """
 
 from __future__ import annotations
@@ -56,16 +52,6 @@ LABELLED_IDS = [0, 1, 2, 3, 4, 5]
 POOL_SIZE = NUM_ITEMS - len(LABELLED_IDS)
 BATCH_SIZE = 8
 
-NEEDS_TRAINER_CALLS = pytest.mark.xfail(
-    strict=True,
-    reason="energizer.Trainer does not yet call check_query_fits_pool and check_data_fits_model "
-    "before the first fit",
-)
-NEEDS_CLI_CHECK = pytest.mark.xfail(
-    strict=True,
-    reason="energizer simulate does not yet check --query-size against the pool; it trains and "
-    "then labels the whole pool",
-)
 
 
 # ------------------------------------------------------------------ data
@@ -546,7 +532,6 @@ ACTIVE_FIT_CASES = [
         rf"Invalid `query_size`: expected at most the {POOL_SIZE} unlabelled items in the pool, "
         rf"received {POOL_SIZE + 1}\. Pass query_size={POOL_SIZE} or less",
         id="query-size-above-pool",
-        marks=NEEDS_TRAINER_CALLS,
     ),
     pytest.param(
         lambda: case(query_size=2, max_rounds=0),
@@ -615,7 +600,6 @@ ACTIVE_FIT_CASES = [
         r"logits per item, received label 3 at dataset id 2\. Map the labels to class indices 0 "
         r"to 2",
         id="label-above-class-count",
-        marks=NEEDS_TRAINER_CALLS,
     ),
     pytest.param(
         lambda: case(
@@ -625,7 +609,6 @@ ACTIVE_FIT_CASES = [
         r"received label -1 at dataset id 2 \(2 of 6 items have labels outside that range, ids "
         r"\[2, 4\]\)\. Map the labels",
         id="negative-labels",
-        marks=NEEDS_TRAINER_CALLS,
     ),
     pytest.param(
         lambda: case(
@@ -637,7 +620,6 @@ ACTIVE_FIT_CASES = [
         InvalidArgumentError,
         r"expected class labels from 0 to 2, .* received label 7 at dataset id 5\. Map the labels",
         id="label-above-class-count-in-mapping",
-        marks=NEEDS_TRAINER_CALLS,
     ),
     pytest.param(
         lambda: case(
@@ -651,7 +633,6 @@ ACTIVE_FIT_CASES = [
         r"a dict with keys \['features', 'label'\], received 'target'\. Set the data module's "
         r"target_key",
         id="batch-without-target-key",
-        marks=NEEDS_TRAINER_CALLS,
     ),
     pytest.param(
         lambda: case(dataset=MappingDataset(), query_size=2, max_rounds=1),
@@ -660,7 +641,6 @@ ACTIVE_FIT_CASES = [
         r"\['features', 'label'\], and Classifier\.forward takes no \['label'\]\. If 'label' "
         r"contains the target, pass target_key='label'",
         id="target-left-in-mapping-batch",
-        marks=NEEDS_TRAINER_CALLS,
     ),
     pytest.param(
         lambda: case(
@@ -674,7 +654,6 @@ ACTIVE_FIT_CASES = [
         r"Classifier raised TypeError: .* If the batch carries the target, set the data module's "
         r"target_key",
         id="target-left-in-sequence-batch",
-        marks=NEEDS_TRAINER_CALLS,
     ),
     pytest.param(
         lambda: model_case(Classifier(output=first_logit), query_size=2, max_rounds=1),
@@ -683,7 +662,6 @@ ACTIVE_FIT_CASES = [
         r"num_classes\) with batch_size 4, but it returned \(4,\) in round 0\. Make forward "
         r"return logits",
         id="wrong-logits-shape",
-        marks=NEEDS_TRAINER_CALLS,
     ),
     pytest.param(
         lambda: model_case(Classifier(output=nan_at(2)), query_size=2, max_rounds=1),
@@ -691,7 +669,6 @@ ACTIVE_FIT_CASES = [
         r"The model returned NaN or \+inf logits for 1 of 4 items of a labelled batch \(dataset "
         r"ids \[2\]\) in round 0\. Training has probably diverged",
         id="nan-logits-of-labelled-item",
-        marks=NEEDS_TRAINER_CALLS,
     ),
     pytest.param(
         lambda: resized_before_run(NUM_ITEMS + 2),
@@ -753,7 +730,6 @@ QUERY_CASES = [
         rf"Invalid `query_size`: expected at most the {POOL_SIZE} unlabelled items in the pool, "
         rf"received {POOL_SIZE + 1}\. Pass query_size={POOL_SIZE} or less",
         id="query-size-above-pool",
-        marks=NEEDS_TRAINER_CALLS,
     ),
     pytest.param(
         lambda: case(labelled=range(NUM_ITEMS), query_size=1),
@@ -797,7 +773,7 @@ QUERY_CASES = [
         lambda: case(data_options={"target_key": 2}, query_size=2),
         InvalidArgumentError,
         r"Invalid `target_key`: expected the key or position of the target in the batch, which is "
-        r"a list of 2 elements \(Tensor of shape \(8, 4\), Tensor of shape \(8,\)\), received 2\. "
+        r"a list of 2 elements \(Tensor of shape \(\d+, 4\), Tensor of shape \(\d+,\)\), received 2\. "
         r"Set the data module's target_key",
         id="batch-without-target-position",
     ),
@@ -823,7 +799,7 @@ QUERY_CASES = [
         ),
         InvalidArgumentError,
         r"Invalid `target_key`: .* received None, which gave the model a list of 3 elements "
-        r"\(Tensor of shape \(8, 4\), Tensor of shape \(8,\), Tensor of shape \(8,\)\), and "
+        r"\(Tensor of shape \(\d+, 4\), Tensor of shape \(\d+,\), Tensor of shape \(\d+,\)\), and "
         r"Classifier raised TypeError: .* If the batch carries the target, set the data module's "
         r"target_key",
         id="target-left-in-sequence-batch",
@@ -832,7 +808,7 @@ QUERY_CASES = [
         lambda: model_case(Classifier(output=first_logit), query_size=2),
         InvalidScoresError,
         r"EntropyStrategy expected the model to return logits of shape \(batch_size, "
-        r"num_classes\) with batch_size 8, but it returned \(8,\) in round 0\. Make forward "
+        r"num_classes\) with batch_size (\d+), but it returned \(\1,\) in round 0\. Make forward "
         r"return logits",
         id="one-dim-logits",
     ),
@@ -840,7 +816,7 @@ QUERY_CASES = [
         lambda: model_case(Classifier(output=first_row), query_size=2),
         InvalidScoresError,
         r"expected the model to return logits of shape \(batch_size, num_classes\) with "
-        r"batch_size 8, but it returned \(1, 3\) in round 0\.",
+        r"batch_size \d+, but it returned \(1, 3\) in round 0\.",
         id="logits-of-one-row",
     ),
     pytest.param(
@@ -1179,7 +1155,6 @@ SIMULATE_CASES = [
         ],
         r"argument --query-size: .*\b50\b.*\b24\b",
         id="query-size-above-pool",
-        marks=NEEDS_CLI_CHECK,
     ),
     pytest.param(
         ["--strategy", "entropy,coreset2"],

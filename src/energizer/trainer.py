@@ -12,7 +12,6 @@ from typing import Any
 
 import lightning.pytorch as pl
 import numpy as np
-from lightning.pytorch.utilities import rank_zero_warn
 
 from energizer.data.datamodule import UNLABELLED, ActiveDataModule
 from energizer.errors import EmptyPoolError, InvalidArgumentError
@@ -22,8 +21,10 @@ from energizer.loop.checks import (
     check_processes_joined,
     check_optional_count,
     check_queried_ids,
+    check_query_fits_pool,
     check_strategy_and_data,
 )
+from energizer.loop.label_checks import check_data_fits_model
 from energizer.loop.ranks import Ranks
 from energizer.loop.run_config import config_differences, run_config
 from energizer.loop.run_dir import RunDirectory, check_run_options
@@ -109,8 +110,8 @@ class Trainer(pl.Trainer):
         Args:
             strategy: The query strategy wrapping the model.
             datamodule: The data, with at least one labelled item.
-            query_size: Items to label per round. A query larger than the
-                pool takes the whole pool, with a warning.
+            query_size: Items to label per round, at most the pool at the
+                start. A later round with fewer items left labels the rest.
             max_rounds: Rounds to run, counting the first one, which trains
                 on the initial labels. ``None`` for no limit.
             max_budget: Maximum number of labelled items, initial labels
@@ -175,10 +176,14 @@ class Trainer(pl.Trainer):
                 log.info("The saved run had already stopped: %s", results.stop_message)
                 return results
             _check_start(datamodule, max_budget)
+            check_data_fits_model(strategy, datamodule)
         else:
             if directory is not None:
                 directory.check_new()
             _check_start(datamodule, max_budget)
+            budget_left = None if budget is None else budget - datamodule.num_labelled
+            check_query_fits_pool(query_size, datamodule.num_unlabelled, budget_left)
+            check_data_fits_model(strategy, datamodule)
             initial_weights = copy.deepcopy(model.state_dict()) if reinit_model else None
             progress = _Progress(
                 results=results,
@@ -233,8 +238,6 @@ class Trainer(pl.Trainer):
             queried = np.empty(0, dtype=np.int64)
             query_seconds = 0.0
             if stop is None:
-                if query_size > datamodule.num_unlabelled:
-                    _warn_query_exceeds_pool(query_size, datamodule.num_unlabelled)
                 size = min(query_size, datamodule.num_unlabelled)
                 if budget is not None:
                     size = min(size, budget - num_labelled)
@@ -275,13 +278,13 @@ class Trainer(pl.Trainer):
         are known.
 
         Returns:
-            ``min(query_size, pool size)`` distinct dataset ids, most
-            informative first.
+            ``query_size`` distinct dataset ids, most informative first.
 
         Raises:
             EmptyPoolError: When every item is labelled.
-            InvalidArgumentError: On a wrong type or a ``query_size`` that is
-                not a positive integer.
+            InvalidArgumentError: On a wrong type, a ``query_size`` that is
+                not a positive integer or exceeds the pool, or data that does
+                not fit the model (see :func:`energizer.loop.label_checks.check_data_fits_model`).
         """
         query_size = check_count("query_size", query_size)
         check_strategy_and_data(strategy, datamodule, query_size)
@@ -292,9 +295,11 @@ class Trainer(pl.Trainer):
                 f"Cannot query: all {datamodule.dataset_length} items are labelled, so the pool "
                 "is empty. Stop the run, or build a data module over more data."
             )
-        if query_size > pool_size:
-            _warn_query_exceeds_pool(query_size, pool_size)
-        return self._select(self, strategy, datamodule, min(query_size, pool_size), datamodule.current_round)
+        check_query_fits_pool(query_size, pool_size)
+        if strategy.needs_pool_pass or strategy.needs_labelled_pass:
+            # Nothing trains here, so a strategy that never runs the model needs no probe.
+            check_data_fits_model(strategy, datamodule)
+        return self._select(self, strategy, datamodule, query_size, datamodule.current_round)
 
     # ------------------------------------------------------------- run state
 
@@ -564,10 +569,3 @@ def _check_start(datamodule: ActiveDataModule, max_budget: int | None) -> None:
             max_budget,
             "Raise max_budget, or start with fewer initial labels.",
         )
-
-
-def _warn_query_exceeds_pool(query_size: int, pool_size: int) -> None:
-    rank_zero_warn(
-        f"query_size={query_size} is larger than the pool ({pool_size} unlabelled items): "
-        "the query takes the whole pool."
-    )

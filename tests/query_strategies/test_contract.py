@@ -230,13 +230,19 @@ class QueryStrategyContract:
 
     # ------------------------------------------------------- pool size
 
-    def test_oversized_query_takes_whole_pool(self):
+    def test_oversized_query_rejected(self):
         pool = np.array([3, 18, 40, 55])
         datamodule = make_datamodule(labelled=np.setdiff1d(np.arange(NUM_ITEMS), pool))
-        message = "query_size=10 is larger than the pool (4 unlabelled items)"
+        message = "at most the 4 unlabelled items in the pool, received 10"
 
-        with pytest.warns(UserWarning, match=re.escape(message)):
-            ids = self.run_query(datamodule, query_size=10)
+        with pytest.raises(InvalidArgumentError, match=re.escape(message)):
+            self.run_query(datamodule, query_size=10)
+
+    def test_whole_pool_query(self):
+        pool = np.array([3, 18, 40, 55])
+        datamodule = make_datamodule(labelled=np.setdiff1d(np.arange(NUM_ITEMS), pool))
+
+        ids = self.run_query(datamodule, query_size=4)
 
         np.testing.assert_array_equal(np.sort(ids), pool)
 

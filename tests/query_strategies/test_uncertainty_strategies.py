@@ -207,8 +207,8 @@ def test_pool_pass_is_inference(strategy_class):
 
     query(strategy_class(model), hand_datamodule(), 3)
 
-    # Ten pool items in batches of 4 make three forward passes.
-    assert len(seen) == 3
+    # One pass checks the data before the query, then ten pool items in batches of 4 make three.
+    assert len(seen) == 4
     assert all(not grad_enabled for grad_enabled, _ in seen), "pool pass ran with gradients"
     assert all(not training for _, training in seen), "pool pass ran in training mode"
 
@@ -248,7 +248,8 @@ def test_mapping_batch_drops_target():
     ids = query(EntropyStrategy(model), datamodule, 3)
 
     assert ids == HAND_RANKINGS[EntropyStrategy][:3]
-    assert model.keywords == [{"features"}] * 3
+    # One forward pass checks the data before the query, then three score the pool.
+    assert model.keywords == [{"features"}] * 4
 
 
 @pytest.mark.parametrize(
@@ -294,8 +295,8 @@ def test_float64_scores_keep_precision():
 @pytest.mark.parametrize(
     ("model_function", "shown"),
     [
-        (lambda logits: logits[:, 0], "(4,)"),
-        (lambda logits: logits.unsqueeze(1), "(4, 1, 3)"),
+        (lambda logits: logits[:, 0], "(1,)"),
+        (lambda logits: logits.unsqueeze(1), "(1, 1, 3)"),
         (lambda logits: logits.tolist(), "list"),
         (lambda logits: {"scores": logits}, "dict"),
     ],
@@ -303,9 +304,10 @@ def test_float64_scores_keep_precision():
 )
 def test_non_logits_output_raises(model_function, shown):
     model = FunctionModel(model_function)
+    # The check before the query runs the model on the one labelled item first.
     message = (
         "EntropyStrategy expected the model to return logits of shape (batch_size, num_classes) "
-        f"with batch_size 4, but it returned {shown} in round 0."
+        f"with batch_size 1, but it returned {shown} in round 0."
     )
 
     with pytest.raises(InvalidScoresError, match=re.escape(message)):

@@ -154,11 +154,21 @@ def test_stops_on_exhausted_pool(model):
     assert datamodule.num_unlabelled == 0
 
 
-def test_query_larger_than_pool_warns(model):
+def test_query_larger_than_pool_rejected(model):
     datamodule = make_datamodule(num_items=20)
-    with pytest.warns(UserWarning, match=r"query_size=50 is larger than the pool \(14 unlabelled items\)"):
-        results = quiet_trainer(max_epochs=1).active_fit(EntropyStrategy(model), datamodule, query_size=50)
-    assert results.to_pandas()["num_labelled"].tolist() == [6, 20]
+
+    with pytest.raises(InvalidArgumentError, match=r"at most the 14 unlabelled items in the pool, received 50"):
+        quiet_trainer(max_epochs=1).active_fit(EntropyStrategy(model), datamodule, query_size=50)
+
+    assert model.epochs_per_fit == []
+
+
+def test_last_query_takes_the_rest(model):
+    datamodule = make_datamodule(num_items=20)
+
+    results = quiet_trainer(max_epochs=1).active_fit(EntropyStrategy(model), datamodule, query_size=8)
+
+    assert results.to_pandas()["num_labelled"].tolist() == [6, 14, 20]
     assert results.stop_reason is energizer.StopReason.POOL_EXHAUSTED
 
 

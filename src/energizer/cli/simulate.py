@@ -212,10 +212,17 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         parser.error(f"argument --output-dir: cannot create {str(output_dir)!r}: {error.strerror}")
-    if args.initial_labels >= train_size:
+    if not stream_mode and args.initial_labels >= train_size:
         parser.error(
             f"argument --initial-labels: {args.initial_labels} leaves no pool; the {args.dataset} "
             f"train split has {train_size} items"
+        )
+    pool_size = train_size - args.initial_labels
+    if not stream_mode and args.query_size > pool_size:
+        parser.error(
+            f"argument --query-size: {args.query_size} is larger than the pool of {pool_size} items "
+            f"({train_size} in the {args.dataset} train split, {args.initial_labels} labelled first); "
+            "pass a smaller --query-size or fewer --initial-labels"
         )
     rows: list[dict[str, Any]] = []
     progress = tqdm(
