@@ -45,9 +45,10 @@ def area_under_budget_curve(num_labelled: Sequence[float], values: Sequence[floa
     is the trapezoid rule over the labelled counts, divided by the labelled
     range ``max(num_labelled) - min(num_labelled)``, so a constant curve at
     ``a`` has an AUBC of ``a`` and an accuracy curve gives a number in
-    ``[0, 1]``. Lu et al.'s benchmark code (github.com/ariapoy/active-learning-benchmark,
-    ``src/utils.py``, function ``AUBC``) computes the same trapezoids, with a
-    width of one query batch, divided by the number of queried labels.
+    ``[0, 1]``. With queries of one item, the ``AUBC`` function of Lu et
+    al.'s benchmark code (github.com/ariapoy/active-learning-benchmark,
+    ``src/utils.py``) is the same area, taken over the accuracies after each
+    query, so it starts one label later than a curve that includes round 0.
 
     Args:
         num_labelled: Labelled counts of the points, in any order but distinct.
