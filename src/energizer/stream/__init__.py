@@ -2,7 +2,7 @@
 
 from energizer.stream.budget import BudgetManager, CumulativeBudget, EstimatedBudget
 from energizer.stream.loop import StreamLoop, run_stream
-from energizer.stream.oracle import DatasetOracle
+from energizer.stream.oracle import SKIPPED, AnnotatorOracle, DatasetOracle
 from energizer.stream.results import StreamResults, StreamRoundResult, StreamStopReason
 from energizer.stream.sources import stream_loader
 from energizer.stream.strategies import (
@@ -15,6 +15,8 @@ from energizer.stream.strategies import (
 )
 
 __all__ = [
+    "SKIPPED",
+    "AnnotatorOracle",
     "BudgetManager",
     "CumulativeBudget",
     "DatasetOracle",

@@ -28,6 +28,7 @@ from energizer.stream._loop_checks import (
 )
 from energizer.stream.budget import BudgetManager
 from energizer.stream.labelled import LabelledItems
+from energizer.stream.oracle import SKIPPED
 from energizer.stream.results import StreamResults, StreamRoundResult, StreamStopReason
 from energizer.stream.strategies import StreamStrategy, decide_items
 
@@ -74,9 +75,13 @@ class StreamLoop:
         strategy: Decides which items to label.
         budget: Paces the labels.
         oracle: Called with the dataset ids queried in a batch, an int64 array
-            of shape ``(k,)``, in stream order. Returns their ``k`` labels.
+            of shape ``(k,)``, in stream order. Returns their ``k`` labels,
+            with :data:`~energizer.stream.SKIPPED` for an item people
+            skipped, which stays unlabelled.
             :class:`~energizer.stream.DatasetOracle` reads them from a
-            labelled dataset (research mode).
+            labelled dataset (research mode), and
+            :class:`~energizer.stream.AnnotatorOracle` asks people through an
+            :class:`~energizer.annotators.Annotator`.
         score_function: Maps logits ``(B, C)`` to scores ``(B,)``, higher is
             more informative; any single-pass :mod:`energizer.acquisition`
             function. Least confidence by default.
@@ -246,9 +251,11 @@ class StreamLoop:
             return int(positions.size), 0
         queried_ids = ids[queried_positions]
         labels = check_labels(self.oracle(queried_ids.copy()), queried_ids.size)
-        self.labelled.add(queried_ids, data, queried_positions, labels, batch_size)
-        current.queried_ids.extend(int(i) for i in queried_ids)
-        return int(positions.size), int(queried_positions.size)
+        # Items that people skipped come back as SKIPPED: asked for, so counted, but not labelled.
+        answered = np.asarray(labels != SKIPPED)
+        self.labelled.add(queried_ids[answered], data, queried_positions[answered], labels[answered], batch_size)
+        current.queried_ids.extend(int(i) for i in queried_ids[answered])
+        return int(positions.size), int(answered.sum())
 
     def _scores(self, data: Any, batch_size: int) -> np.ndarray:
         was_training = self.model.training
