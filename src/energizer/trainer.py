@@ -7,12 +7,13 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import lightning.pytorch as pl
 import numpy as np
 
+from energizer.annotators.base import Annotator
 from energizer.data.datamodule import UNLABELLED, ActiveDataModule
 from energizer.errors import EmptyPoolError, InvalidArgumentError
 from energizer.loop.checks import (
@@ -94,6 +95,8 @@ class Trainer(pl.Trainer):
         resume: bool = False,
         seed: int | None = None,
         stopping: Sequence[StoppingCriterion] = (),
+        annotator: Annotator | None = None,
+        annotation_timeout: float | None = None,
     ) -> ActiveFitResults:
         """Run active learning rounds until a stop condition holds.
 
@@ -133,6 +136,19 @@ class Trainer(pl.Trainer):
             stopping: More stopping criteria (see :mod:`energizer.stopping`),
                 checked after each round's test, in order. The run stops at
                 the first that fires, with its reason in the results.
+            annotator: Who labels the queried items (see
+                :mod:`energizer.annotators`). ``None`` is research mode: the
+                items' targets in the dataset are their labels. With an
+                annotator, each round requests labels for the queried ids
+                and collects what has arrived: labels for earlier rounds'
+                ids included. Received labels replace the dataset's targets
+                in training, skipped ids return to the pool, and ids still
+                pending are not queried again. With ``run_dir``, the pending
+                ids and every received label are saved before they are
+                used, and a resumed run requests the pending ids again.
+            annotation_timeout: Seconds that each round waits for labels.
+                ``None`` waits until every pending id has a label or was
+                skipped.
 
         Returns:
             One record per round and the reason the run stopped.
@@ -144,8 +160,11 @@ class Trainer(pl.Trainer):
                 the labelled count, no labelled item to start from, a
                 ``run_dir`` that holds a run (without ``resume``), or one that
                 is missing, empty, damaged or saved with another
-                configuration (with ``resume``).
+                configuration (with ``resume``), an ``annotator`` that is not
+                an :class:`~energizer.annotators.Annotator`, or an annotator
+                in a run on more than one process.
         """
+        _check_annotator(annotator, annotation_timeout, self.world_size)
         query_size = check_count("query_size", query_size)
         check_strategy_and_data(strategy, datamodule, query_size)
         check_launch(self.round_trainer_kwargs.get("strategy"))
@@ -175,8 +194,28 @@ class Trainer(pl.Trainer):
             if results.stop_reason is not None:
                 log.info("The saved run had already stopped: %s", results.stop_message)
                 return results
+            if annotator is None and progress.pending_ids.size:
+                raise InvalidArgumentError(
+                    "annotator",
+                    "the annotator of the saved run, which waits for labels",
+                    f"None, with {progress.pending_ids.size} ids pending (for example "
+                    f"{progress.pending_ids[:10].tolist()})",
+                    "Pass the same annotator as the saved run, built on the same file or project.",
+                )
             _check_start(datamodule, max_budget)
             check_data_fits_model(strategy, datamodule)
+            if annotator is not None:
+                progress.uses_annotator = True
+                annotator.mark_labelled(datamodule.labelled_ids)
+                annotator.request(progress.pending_ids)
+                if progress.awaiting_labels:
+                    self._collect_labels(
+                        annotator, annotation_timeout, directory, progress, strategy, datamodule, reinit_model, criteria
+                    )
+                    # The interrupted process stopped while it waited, before it reported the round.
+                    self._log_round(results.rounds[-1])
+                    if on_round_end is not None:
+                        on_round_end(results.rounds[-1])
         else:
             if directory is not None:
                 directory.check_new()
@@ -191,10 +230,13 @@ class Trainer(pl.Trainer):
                 run_seed=draw_seed() if seed is None else int(seed),
                 initial_weights=initial_weights,
                 step=0,
+                uses_annotator=annotator is not None,
             )
             if directory is not None and self.is_global_zero:
                 directory.start(config, initial_weights)
                 self._save_step(directory, progress, strategy, datamodule, reinit_model, criteria)
+            if annotator is not None:
+                annotator.mark_labelled(datamodule.labelled_ids)
         stop_set_size = max((criterion.stop_set_size for criterion in criteria if criterion.needs_stop_set), default=0)
 
         while True:
@@ -236,15 +278,26 @@ class Trainer(pl.Trainer):
                 )
                 stop = next(filter(None, (criterion.update(evidence) for criterion in criteria)), None)
             queried = np.empty(0, dtype=np.int64)
+            queried_scores = None
             query_seconds = 0.0
             if stop is None:
-                size = min(query_size, datamodule.num_unlabelled)
+                # Pending ids wait for people's labels, so they are neither queried again nor
+                # counted twice against the budget.
+                pending = progress.pending_ids
+                size = min(query_size, datamodule.num_unlabelled - pending.size)
                 if budget is not None:
-                    size = min(size, budget - num_labelled)
-                started = time.perf_counter()
-                queried = self._select(runner, strategy, datamodule, size, round_index)
-                query_seconds = time.perf_counter() - started
-                datamodule.label(queried, round=round_index + 1)
+                    size = min(size, budget - num_labelled - pending.size)
+                if size > 0:
+                    started = time.perf_counter()
+                    queried, queried_scores = self._select_with_scores(
+                        runner, strategy, datamodule, size, round_index, exclude=pending
+                    )
+                    query_seconds = time.perf_counter() - started
+                if annotator is None:
+                    datamodule.label(queried, round=round_index + 1)
+                else:
+                    progress.pending_ids = np.union1d(pending, queried).astype(np.int64)
+                    progress.awaiting_labels = True
 
             record = RoundResult(
                 round=round_index,
@@ -264,6 +317,11 @@ class Trainer(pl.Trainer):
             progress.step += 1
             if directory is not None and self.is_global_zero:
                 self._save_step(directory, progress, strategy, datamodule, reinit_model, criteria)
+            if annotator is not None and stop is None:
+                annotator.request(queried, scores=queried_scores)
+                self._collect_labels(
+                    annotator, annotation_timeout, directory, progress, strategy, datamodule, reinit_model, criteria
+                )
             self._log_round(record)
             if on_round_end is not None:
                 on_round_end(record)
@@ -328,8 +386,10 @@ class Trainer(pl.Trainer):
                 **state["datamodule"],
                 "label_rounds": saved.label_rounds,
                 "validation_ids": saved.validation_ids,
+                "given_labels": saved.given_labels,
             }
         )
+        annotation = state.get("annotation")
         strategy.load_query_state_dict(state["strategy"])
         for criterion, criterion_state in zip(criteria, state["stopping"]):
             criterion.load_state_dict(criterion_state)
@@ -342,6 +402,9 @@ class Trainer(pl.Trainer):
             initial_weights=saved.initial_weights,
             step=int(state["step"]),
             stop_set_ids=None if state["stop_set_ids"] is None else np.asarray(state["stop_set_ids"], np.int64),
+            uses_annotator=annotation is not None,
+            pending_ids=np.asarray(annotation["pending_ids"] if annotation else [], dtype=np.int64),
+            awaiting_labels=bool(annotation and annotation["awaiting_labels"]),
         )
 
     @staticmethod
@@ -352,8 +415,11 @@ class Trainer(pl.Trainer):
         datamodule: ActiveDataModule,
         reinit_model: bool,
         criteria: list[StoppingCriterion],
+        data_state: dict[str, Any] | None = None,
     ) -> None:
-        data_state = datamodule.state_dict()
+        """Write one step; ``data_state`` replaces the data module's current state, for labels not yet applied."""
+        if data_state is None:
+            data_state = datamodule.state_dict()
         state = {
             "step": progress.step,
             "next_round": progress.round_index,
@@ -365,9 +431,53 @@ class Trainer(pl.Trainer):
             "stopping": [criterion.state_dict() for criterion in criteria],
             "stop_set_ids": None if progress.stop_set_ids is None else progress.stop_set_ids.tolist(),
         }
+        if progress.uses_annotator:
+            state["annotation"] = {
+                "pending_ids": progress.pending_ids.tolist(),
+                "awaiting_labels": progress.awaiting_labels,
+            }
+        label_rounds = np.asarray(data_state["label_rounds"], dtype=np.int64)
+        validation_ids = np.asarray(data_state["validation_ids"], dtype=np.int64)
+        given_labels = np.asarray(data_state["given_labels"], dtype=np.int64)
         # With weight resets every round starts from initial_weights.pt; otherwise save where the next round starts.
         weights = None if reinit_model else strategy.model.state_dict()
-        directory.save_step(state, datamodule.label_rounds, datamodule.val_ids, weights, progress.results)
+        directory.save_step(state, label_rounds, validation_ids, weights, progress.results, given_labels)
+
+    def _collect_labels(
+        self,
+        annotator: Annotator,
+        timeout: float | None,
+        directory: RunDirectory | None,
+        progress: _Progress,
+        strategy: QueryStrategy,
+        datamodule: ActiveDataModule,
+        reinit_model: bool,
+        criteria: list[StoppingCriterion],
+    ) -> None:
+        """Wait for labels, save them with the run, then label them in round ``progress.round_index``.
+
+        Skipped ids return to the pool, and ids without an outcome stay
+        pending for a later round's collect.
+        """
+        started = time.perf_counter()
+        received = annotator.collect(timeout=timeout)
+        waited = time.perf_counter() - started
+        ids, classes = received.ids, received.classes
+        progress.pending_ids = np.asarray(annotator.pending_ids, dtype=np.int64)
+        progress.awaiting_labels = False
+        log.info(
+            "After round %d: waited %.1f s for labels, received %d, %d skipped, %d still pending.",
+            progress.round_index - 1,
+            waited,
+            ids.size,
+            len(received.returned),
+            progress.pending_ids.size,
+        )
+        if directory is not None and self.is_global_zero:
+            data_state = datamodule.state_dict_after_label(ids, round=progress.round_index, labels=classes)
+            progress.step += 1
+            self._save_step(directory, progress, strategy, datamodule, reinit_model, criteria, data_state)
+        datamodule.label(ids, round=progress.round_index, labels=classes)
 
     def _evidence(
         self,
@@ -419,6 +529,23 @@ class Trainer(pl.Trainer):
         query_size: int,
         round_index: int,
     ) -> np.ndarray:
+        return self._select_with_scores(runner, strategy, datamodule, query_size, round_index)[0]
+
+    def _select_with_scores(
+        self,
+        runner: pl.Trainer,
+        strategy: QueryStrategy,
+        datamodule: ActiveDataModule,
+        query_size: int,
+        round_index: int,
+        exclude: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Return the chosen ids and their scores (``None`` for a strategy that scores nothing).
+
+        ``exclude`` holds pool ids that may not be chosen, such as ids that
+        wait for people's labels.
+        """
+
         def configure(predict_pass: PredictPass) -> None:
             strategy.configure_pool(
                 target_key=datamodule.target_key,
@@ -429,6 +556,8 @@ class Trainer(pl.Trainer):
 
         ranks = Ranks(runner)
         pool_ids = datamodule.pool_ids
+        if exclude is not None and exclude.size:
+            pool_ids = np.setdiff1d(pool_ids, exclude)
         configure(PredictPass.POOL)
         candidate_ids = strategy.candidate_ids(pool_ids)
         if strategy.needs_labelled_pass:
@@ -441,7 +570,7 @@ class Trainer(pl.Trainer):
         if strategy.needs_pool_pass:
             # A data module that overrides pool_dataloader() without the ids
             # argument keeps working unless a sub-pool is drawn.
-            is_subpool = candidate_ids.size < pool_ids.size
+            is_subpool = candidate_ids.size < datamodule.num_unlabelled
             share = ranks.loader_share()
             if is_subpool:
                 loader = datamodule.pool_dataloader(candidate_ids, **share)
@@ -452,7 +581,11 @@ class Trainer(pl.Trainer):
         ids = strategy.query(candidate_ids, scores, query_size)
         ids = check_queried_ids(ids, pool_ids, query_size, strategy)
         # Every process labels process 0's choice, even where a strategy draws without a seed.
-        return ranks.broadcast(ids)
+        ids = ranks.broadcast(ids)
+        if scores is None:
+            return ids, None
+        position = {dataset_id: index for index, dataset_id in enumerate(candidate_ids.tolist())}
+        return ids, np.asarray([scores[position[i]] for i in ids.tolist()], dtype=np.float64)
 
     @staticmethod
     def _predict(
@@ -501,6 +634,34 @@ class _Progress:
     initial_weights: dict[str, Any] | None
     step: int
     stop_set_ids: np.ndarray | None = None
+    uses_annotator: bool = False
+    pending_ids: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    awaiting_labels: bool = False
+
+
+def _check_annotator(annotator: Any, timeout: Any, world_size: int) -> None:
+    if annotator is None:
+        return
+    if not isinstance(annotator, Annotator):
+        raise InvalidArgumentError(
+            "annotator",
+            "None or an energizer.annotators.Annotator",
+            f"a {type(annotator).__name__}",
+            "Build one from energizer.annotators, such as FileAnnotator('to_label.csv', class_names).",
+        )
+    invalid_timeout = isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0
+    if timeout is not None and invalid_timeout:
+        raise InvalidArgumentError(
+            "annotation_timeout", "None or a number of seconds >= 0", repr(timeout), "Pass e.g. annotation_timeout=3600."
+        )
+    if world_size > 1:
+        # NOTE: only process 0 may talk to people, and its labels are not yet shared with the others.
+        raise InvalidArgumentError(
+            "annotator",
+            "None in a run on more than one process",
+            f"an annotator in a run on {world_size} processes",
+            "Run the loop with an annotator on one process (devices=1).",
+        )
 
 
 def _criteria(

@@ -11,6 +11,7 @@ import numpy as np
 from lightning.pytorch.utilities.model_helpers import is_overridden
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from energizer.data.given_labels import NO_LABEL, GivenLabelDataset
 from energizer.data.initial_labels import draw_random, draw_stratified
 from energizer.data.pool import CollateWithIds, IndexedSubset, PoolBatch, ShardSampler
 from energizer.data.targets import check_targets, read_targets
@@ -161,6 +162,7 @@ class ActiveDataModule(pl.LightningDataModule):
         self._initial_seed = initial_seed
         self._label_rounds = np.full(self.dataset_length, UNLABELLED, dtype=np.int64)
         self._is_validation = np.zeros(self.dataset_length, dtype=bool)
+        self._given_labels = np.full(self.dataset_length, NO_LABEL, dtype=np.int64)
         if initial_labels is not None:
             self.label(self._initial_ids(initial_labels, initial_sampling), round=0)
 
@@ -255,27 +257,87 @@ class ActiveDataModule(pl.LightningDataModule):
         """The latest round in which items were labelled, or -1 before any labelling."""
         return int(self._label_rounds.max())
 
-    def label(self, ids: Sequence[int] | np.ndarray, round: int | None = None) -> None:
-        """Mark the items ``ids`` as labelled in ``round``.
+    @property
+    def given_labels(self) -> np.ndarray:
+        """Class given for each item through :meth:`label`, ``NO_LABEL`` (-1) where none was given (a copy).
+
+        Items without a given label train on the target stored in the dataset.
+        """
+        return self._given_labels.copy()
+
+    def label(
+        self,
+        ids: Sequence[int] | np.ndarray,
+        round: int | None = None,
+        labels: Sequence[int] | np.ndarray | None = None,
+    ) -> None:
+        """Mark the items ``ids`` as labelled in ``round``, with the classes ``labels`` when given.
 
         Args:
             ids: Dataset ids of unlabelled items. Must be distinct.
             round: Round to record. Defaults to :attr:`current_round` + 1.
+            labels: The class index of each id, shape ``(len(ids),)``, for
+                labels that come from people rather than from the dataset.
+                The train and validation loaders then return these classes
+                in place of the items' stored targets (see
+                :class:`~energizer.data.given_labels.GivenLabelDataset`).
+                ``None`` keeps the dataset's targets, as in research mode.
 
         Raises:
             LabellingError: When an id is not an integer, is out of range,
-                repeats, or is already labelled. Nothing is labelled then.
+                repeats, or is already labelled, or when ``labels`` is not one
+                non-negative integer per id. Nothing is labelled then.
         """
+        self._apply_label_state(self._label_state(ids, round, labels))
+
+    def state_dict_after_label(
+        self,
+        ids: Sequence[int] | np.ndarray,
+        round: int | None = None,
+        labels: Sequence[int] | np.ndarray | None = None,
+    ) -> dict[str, Any]:
+        """Return the :meth:`state_dict` that ``label(ids, round, labels)`` would leave, changing nothing.
+
+        A caller saves this state before it labels, so that no label it
+        received is lost when the process stops in between.
+
+        Raises:
+            LabellingError: On the same inputs as :meth:`label`.
+        """
+        label_rounds, is_validation, given_labels, rng = self._label_state(ids, round, labels)
+        return self._state(label_rounds, is_validation, given_labels, rng)
+
+    def _label_state(
+        self,
+        ids: Sequence[int] | np.ndarray,
+        round: int | None,
+        labels: Sequence[int] | np.ndarray | None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.random.Generator]:
+        """Return the rounds, hold-out, given labels and generator after labelling, on copies."""
         if round is not None and (isinstance(round, bool) or not isinstance(round, Integral) or round < 0):
             raise LabellingError(
                 f"Invalid `round`: expected an integer >= 0, received {round!r}. "
                 "Omit it to record the round after the current one."
             )
         ids = self._check_ids_to_label(ids)
+        classes = self._check_given_labels(labels, ids.size)
         round_index = self.current_round + 1 if round is None else int(round)
-        self._label_rounds[ids] = round_index
+        label_rounds = self._label_rounds.copy()
+        label_rounds[ids] = round_index
+        is_validation = self._is_validation.copy()
+        rng = np.random.default_rng()
+        rng.bit_generator.state = self._rng.bit_generator.state
         if self.val_fraction is not None:
-            self._hold_out_validation(ids)
+            _hold_out_validation(ids, label_rounds, is_validation, self.val_fraction, rng)
+        given_labels = self._given_labels.copy()
+        if classes is not None:
+            given_labels[ids] = classes
+        return label_rounds, is_validation, given_labels, rng
+
+    def _apply_label_state(
+        self, state: tuple[np.ndarray, np.ndarray, np.ndarray, np.random.Generator]
+    ) -> None:
+        self._label_rounds, self._is_validation, self._given_labels, self._rng = state
 
     def check_dataset_unchanged(self) -> None:
         """Raise :class:`DatasetChangedError` when the dataset's length differs from the recorded one."""
@@ -288,13 +350,27 @@ class ActiveDataModule(pl.LightningDataModule):
             )
 
     def state_dict(self) -> dict[str, Any]:
-        """Return the labelled state: the round of every item and the validation hold-out."""
+        """Return the labelled state: the round of every item, the validation hold-out and the given labels.
+
+        Every value can be written as JSON. ``given_labels`` has one class
+        per item, -1 where none was given.
+        """
+        return self._state(self._label_rounds, self._is_validation, self._given_labels, self._rng)
+
+    def _state(
+        self,
+        label_rounds: np.ndarray,
+        is_validation: np.ndarray,
+        given_labels: np.ndarray,
+        rng: np.random.Generator,
+    ) -> dict[str, Any]:
         return {
             "dataset_length": self.dataset_length,
-            "label_rounds": self._label_rounds.tolist(),
-            "validation_ids": self.val_ids.tolist(),
+            "label_rounds": label_rounds.tolist(),
+            "validation_ids": np.flatnonzero(is_validation).tolist(),
             "val_fraction": self.val_fraction,
-            "rng_state": self._rng.bit_generator.state,
+            "rng_state": rng.bit_generator.state,
+            "given_labels": given_labels.tolist(),
         }
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
@@ -345,7 +421,9 @@ class ActiveDataModule(pl.LightningDataModule):
             )
         validation = np.zeros(self.dataset_length, dtype=bool)
         validation[validation_ids] = True
+        given_labels = self._check_saved_given_labels(state_dict.get("given_labels"), rounds)
         self._label_rounds = rounds
+        self._given_labels = given_labels
         self._is_validation = validation
         self._rng.bit_generator.state = state_dict["rng_state"]
 
@@ -358,14 +436,14 @@ class ActiveDataModule(pl.LightningDataModule):
                 "No labelled item to train on. Label items first with "
                 "ActiveDataModule(initial_labels=...) or datamodule.label(ids)."
             )
-        return self._loader(Subset(self.train_dataset, self.train_ids.tolist()), shuffle=self.shuffle)
+        return self._loader(Subset(self._labelled_dataset(), self.train_ids.tolist()), shuffle=self.shuffle)
 
     def val_dataloader(self) -> DataLoader | list:
         """Loader over ``val_dataset`` or the held-out labelled items; ``[]`` when there is neither."""
         if self.val_dataset is not None:
             return self._loader(self.val_dataset, batch_size=self.eval_batch_size)
         if self.num_val > 0:
-            subset = Subset(self.train_dataset, self.val_ids.tolist())
+            subset = Subset(self._labelled_dataset(), self.val_ids.tolist())
             return self._loader(subset, batch_size=self.eval_batch_size)
         return []
 
@@ -542,16 +620,72 @@ class ActiveDataModule(pl.LightningDataModule):
             )
         return array
 
-    def _hold_out_validation(self, new_ids: np.ndarray) -> None:
-        # Keep the validation share at val_fraction of all labelled items, and
-        # at least one item to train on.
-        fraction = self.val_fraction or 0.0
-        target = min(int(round(fraction * self.num_labelled)), self.num_labelled - 1)
-        missing = min(target - self.num_val, new_ids.size)
-        if missing <= 0:
-            return
-        chosen = self._rng.choice(np.sort(new_ids), size=missing, replace=False)
-        self._is_validation[chosen] = True
+    def _labelled_dataset(self) -> Dataset:
+        """``train_dataset``, seen through the given labels when there are any."""
+        if (self._given_labels == NO_LABEL).all():
+            return self.train_dataset
+        return GivenLabelDataset(self.train_dataset, self._given_labels.copy(), self.target_key)
+
+    def _check_given_labels(self, labels: Sequence[int] | np.ndarray | None, size: int) -> np.ndarray | None:
+        if labels is None:
+            return None
+        array = np.asarray(labels)
+        is_integer = array.size == 0 or np.issubdtype(array.dtype, np.integer)
+        if array.shape != (size,) or not is_integer:
+            raise LabellingError(
+                f"Invalid `labels`: expected one integer class per id, shape ({size},), received "
+                f"an array of shape {array.shape} and dtype {array.dtype}. Pass the class index of "
+                "each id, in the order of `ids`."
+            )
+        array = array.astype(np.int64)
+        if (array < 0).any():
+            raise LabellingError(
+                f"Invalid `labels`: expected class indices >= 0, received "
+                f"{array[array < 0][:10].tolist()}. Map class names to indices first."
+            )
+        return array
+
+    def _check_saved_given_labels(self, saved: Any, rounds: np.ndarray) -> np.ndarray:
+        # States saved before given labels existed have none.
+        if saved is None:
+            return np.full(self.dataset_length, NO_LABEL, dtype=np.int64)
+        given_labels = np.asarray(saved, dtype=np.int64)
+        if given_labels.shape != (self.dataset_length,) or (given_labels < NO_LABEL).any():
+            raise InvalidArgumentError(
+                "state_dict",
+                f"given_labels with one class >= {NO_LABEL} per item ({self.dataset_length} values)",
+                f"{given_labels.size} values",
+                "Load a state saved by ActiveDataModule.state_dict() for this dataset.",
+            )
+        unlabelled = (given_labels != NO_LABEL) & (rounds == UNLABELLED)
+        if unlabelled.any():
+            raise InvalidArgumentError(
+                "state_dict",
+                "given labels only for labelled items",
+                f"given labels for the unlabelled ids {np.flatnonzero(unlabelled)[:10].tolist()}",
+                "Load a state saved by ActiveDataModule.state_dict() for this dataset.",
+            )
+        return given_labels
+
+
+def _hold_out_validation(
+    new_ids: np.ndarray,
+    label_rounds: np.ndarray,
+    is_validation: np.ndarray,
+    val_fraction: float,
+    rng: np.random.Generator,
+) -> None:
+    """Hold out some of ``new_ids`` for validation, in place, from the generator ``rng``."""
+    # Keep the validation share at val_fraction of all labelled items, and
+    # at least one item to train on.
+    num_labelled = int(np.count_nonzero(label_rounds != UNLABELLED))
+    num_val = int(np.count_nonzero(is_validation))
+    target = min(int(round(val_fraction * num_labelled)), num_labelled - 1)
+    missing = min(target - num_val, new_ids.size)
+    if missing <= 0:
+        return
+    chosen = rng.choice(np.sort(new_ids), size=missing, replace=False)
+    is_validation[chosen] = True
 
 
 def _dataset_length(dataset: Dataset) -> int:

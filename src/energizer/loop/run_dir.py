@@ -9,7 +9,9 @@ then a rename), so a run killed at any moment leaves the last complete step:
   and the names of the label and weight files of the step. It is written
   last, so it only ever names files that are complete.
 - ``labels-<step>.npz``: the round in which each item was labelled
-  (``label_rounds``, -1 for unlabelled) and the validation hold-out ids.
+  (``label_rounds``, -1 for unlabelled), the validation hold-out ids and
+  the class that people gave each item (``given_labels``, -1 where none
+  was given). Files written before ``given_labels`` existed lack it.
 - ``initial_weights.pt`` and, without weight resets, ``weights-<step>.pt``:
   model weights (``torch.save`` of the ``state_dict``, read back with
   ``weights_only=True``).
@@ -68,6 +70,7 @@ class SavedRun:
     validation_ids: np.ndarray
     weights: dict[str, torch.Tensor]
     initial_weights: dict[str, torch.Tensor] | None
+    given_labels: np.ndarray | None = None
 
 
 class RunDirectory:
@@ -118,15 +121,18 @@ class RunDirectory:
         validation_ids: np.ndarray,
         weights: dict[str, torch.Tensor] | None,
         results: ActiveFitResults,
+        given_labels: np.ndarray | None = None,
     ) -> None:
         """Write one labelling step: labels and weights first, then ``state.json`` naming them.
 
-        ``state`` must hold ``step``. Files of earlier steps are removed
-        once the new state is in place.
+        ``state`` must hold ``step``. ``given_labels`` defaults to none given.
+        Files of earlier steps are removed once the new state is in place.
         """
         step = int(state["step"])
         labels_file = f"labels-{step:06d}.npz"
-        self._write_labels(labels_file, label_rounds, validation_ids)
+        if given_labels is None:
+            given_labels = np.full(np.shape(label_rounds), -1, dtype=np.int64)
+        self._write_labels(labels_file, label_rounds, validation_ids, given_labels)
         weights_file = INITIAL_WEIGHTS
         if weights is not None:
             weights_file = f"weights-{step:06d}.pt"
@@ -171,11 +177,12 @@ class RunDirectory:
             with np.load(labels_path, allow_pickle=False) as labels:
                 label_rounds = labels["label_rounds"].astype(np.int64)
                 validation_ids = labels["validation_ids"].astype(np.int64)
+                given_labels = labels["given_labels"].astype(np.int64) if "given_labels" in labels.files else None
         except (OSError, KeyError, ValueError, zipfile.BadZipFile) as error:
             self._corrupt(labels_path.name, f"it cannot be read as labels ({type(error).__name__}: {error})")
         weights = self._read_weights(state["weights_file"])
         initial = self._read_weights(INITIAL_WEIGHTS) if (self.path / INITIAL_WEIGHTS).is_file() else None
-        return SavedRun(config, state, label_rounds, validation_ids, weights, initial)
+        return SavedRun(config, state, label_rounds, validation_ids, weights, initial, given_labels)
 
     # ---------------------------------------------------------------- helpers
 
@@ -222,11 +229,16 @@ class RunDirectory:
     def _write_text(self, name: str, text: str) -> None:
         self._replace(name, lambda handle: handle.write(text.encode()))
 
-    def _write_labels(self, name: str, label_rounds: np.ndarray, validation_ids: np.ndarray) -> None:
+    def _write_labels(
+        self, name: str, label_rounds: np.ndarray, validation_ids: np.ndarray, given_labels: np.ndarray
+    ) -> None:
         self._replace(
             name,
             lambda handle: np.savez(
-                handle, label_rounds=np.asarray(label_rounds, np.int64), validation_ids=np.asarray(validation_ids, np.int64)
+                handle,
+                label_rounds=np.asarray(label_rounds, np.int64),
+                validation_ids=np.asarray(validation_ids, np.int64),
+                given_labels=np.asarray(given_labels, np.int64),
             ),
         )
 
