@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from energizer.cli import report, simulate
+from energizer.cli import label, report, simulate
 from energizer.errors import EnergizerError
 
 __all__ = ["main", "build_parser"]
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     simulate.add_parser(commands)
+    label.add_parser(commands)
     report.add_parser(commands)
     return parser
 
