@@ -15,7 +15,7 @@ import numpy as np
 
 from energizer.annotators.base import Annotator
 from energizer.data.datamodule import UNLABELLED, ActiveDataModule
-from energizer.errors import EmptyPoolError, InvalidArgumentError
+from energizer.errors import EmptyPoolError, InvalidArgumentError, InvalidScoresError
 from energizer.loop.checks import (
     check_count,
     check_launch,
@@ -318,7 +318,8 @@ class Trainer(pl.Trainer):
             if directory is not None and self.is_global_zero:
                 self._save_step(directory, progress, strategy, datamodule, reinit_model, criteria)
             if annotator is not None and stop is None:
-                annotator.request(queried, scores=queried_scores)
+                predictions = self._predicted_classes(runner, strategy, datamodule, queried)
+                annotator.request(queried, predictions=predictions, scores=queried_scores)
                 self._collect_labels(
                     annotator, annotation_timeout, directory, progress, strategy, datamodule, reinit_model, criteria
                 )
@@ -478,6 +479,25 @@ class Trainer(pl.Trainer):
             progress.step += 1
             self._save_step(directory, progress, strategy, datamodule, reinit_model, criteria, data_state)
         datamodule.label(ids, round=progress.round_index, labels=classes)
+
+    def _predicted_classes(
+        self, runner: pl.Trainer, strategy: QueryStrategy, datamodule: ActiveDataModule, ids: np.ndarray
+    ) -> np.ndarray | None:
+        """Return the model's class for each of ``ids``, shown to people as a pre-annotation.
+
+        ``None`` when there is no id, or when the model's output is not
+        logits (a strategy with its own embeddings may use such a model).
+        """
+        if ids.size == 0:
+            return None
+        predictor = StopSetPredictor(strategy)
+        try:
+            runner.predict(predictor, dataloaders=datamodule.items_dataloader(ids), return_predictions=False)
+        except (InvalidScoresError, InvalidArgumentError) as error:
+            log.info("Sending the queried items without predictions: %s", error)
+            return None
+        probabilities = predictor.probabilities(ids, round_index=strategy.round_index)
+        return probabilities.argmax(dim=1).numpy().astype(np.int64)
 
     def _evidence(
         self,

@@ -403,3 +403,18 @@ def test_resume_without_annotator_rejected(tmp_path):
             run_dir=run_dir,
             resume=True,
         )
+
+
+def test_file_rows_carry_model_predictions(tmp_path):
+    path = tmp_path / "to_label.csv"
+    person = Person(path, make_dataset(60).tensors[1])
+    annotator = FileAnnotator(path, CLASSES, poll_interval=0.01, max_poll_interval=0.01)
+
+    _, _, strategy, _ = run_with_file(tmp_path, person, annotator)
+
+    with open(path, newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert rows
+    # Each row shows the model's class for the item, as a pre-annotation for people.
+    assert all(row["prediction"] in CLASSES for row in rows)
+    assert all(row["score"] for row in rows)
