@@ -60,7 +60,9 @@ PROTOCOLS = {
     "breast-cancer": Protocol(initial_labels=10, query_size=10, rounds=16, max_steps=100),
     "wine": Protocol(initial_labels=6, query_size=6, rounds=15, max_steps=100),
     "digits": Protocol(initial_labels=20, query_size=30, rounds=14, max_steps=300),
-    "mnist1d": Protocol(initial_labels=50, query_size=50, rounds=10, max_steps=1000, learning_rate=3e-3, batch_size=64),
+    "mnist1d": Protocol(
+        initial_labels=200, query_size=200, rounds=10, max_steps=1000, learning_rate=3e-3, batch_size=64
+    ),
 }
 
 
