@@ -17,14 +17,17 @@ from energizer.annotators.base import Annotator
 from energizer.data.datamodule import UNLABELLED, ActiveDataModule
 from energizer.errors import EmptyPoolError, InvalidArgumentError, InvalidScoresError
 from energizer.loop.checks import (
+    check_annotator,
     check_count,
     check_launch,
     check_processes_joined,
     check_optional_count,
     check_queried_ids,
     check_query_fits_pool,
+    check_start,
     check_strategy_and_data,
 )
+from energizer.loop.criteria import label_budget, run_criteria
 from energizer.loop.label_checks import check_data_fits_model
 from energizer.loop.ranks import Ranks
 from energizer.loop.run_config import config_differences, run_config
@@ -33,7 +36,7 @@ from energizer.loop.shared_state import check_labelled_state_shared, round_data
 from energizer.query_strategies.base import PredictPass, QueryStrategy
 from energizer.results import ActiveFitResults, RoundResult, StopReason
 from energizer.seeding import derive_seed, draw_seed
-from energizer.stopping import LabelBudget, MaxRounds, RoundEvidence, Stop, StoppingCriterion
+from energizer.stopping import RoundEvidence, Stop, StoppingCriterion
 from energizer.stopping.stop_set import StopSetPredictor, draw_stop_set
 
 __all__ = ["Trainer"]
@@ -164,15 +167,15 @@ class Trainer(pl.Trainer):
                 an :class:`~energizer.annotators.Annotator`, or an annotator
                 in a run on more than one process.
         """
-        _check_annotator(annotator, annotation_timeout, self.world_size)
+        check_annotator(annotator, annotation_timeout, self.world_size)
         query_size = check_count("query_size", query_size)
         check_strategy_and_data(strategy, datamodule, query_size)
         check_launch(self.round_trainer_kwargs.get("strategy"))
         max_rounds = check_optional_count("max_rounds", max_rounds)
         max_budget = check_optional_count("max_budget", max_budget)
         check_run_options(run_dir, resume, seed, reinit_model)
-        criteria = _criteria(max_rounds, max_budget, stopping)
-        budget = _effective_budget(criteria)
+        criteria = run_criteria(max_rounds, max_budget, stopping)
+        budget = label_budget(criteria)
         directory = RunDirectory(run_dir) if run_dir is not None else None
         config = None
         if directory is not None:
@@ -202,7 +205,7 @@ class Trainer(pl.Trainer):
                     f"{progress.pending_ids[:10].tolist()})",
                     "Pass the same annotator as the saved run, built on the same file or project.",
                 )
-            _check_start(datamodule, max_budget)
+            check_start(datamodule, max_budget)
             check_data_fits_model(strategy, datamodule)
             if annotator is not None:
                 progress.uses_annotator = True
@@ -219,7 +222,7 @@ class Trainer(pl.Trainer):
         else:
             if directory is not None:
                 directory.check_new()
-            _check_start(datamodule, max_budget)
+            check_start(datamodule, max_budget)
             budget_left = None if budget is None else budget - datamodule.num_labelled
             check_query_fits_pool(query_size, datamodule.num_unlabelled, budget_left)
             check_data_fits_model(strategy, datamodule)
@@ -659,58 +662,6 @@ class _Progress:
     awaiting_labels: bool = False
 
 
-def _check_annotator(annotator: Any, timeout: Any, world_size: int) -> None:
-    if annotator is None:
-        return
-    if not isinstance(annotator, Annotator):
-        raise InvalidArgumentError(
-            "annotator",
-            "None or an energizer.annotators.Annotator",
-            f"a {type(annotator).__name__}",
-            "Build one from energizer.annotators, such as FileAnnotator('to_label.csv', class_names).",
-        )
-    invalid_timeout = isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0
-    if timeout is not None and invalid_timeout:
-        raise InvalidArgumentError(
-            "annotation_timeout", "None or a number of seconds >= 0", repr(timeout), "Pass e.g. annotation_timeout=3600."
-        )
-    if world_size > 1:
-        # NOTE: only process 0 may talk to people, and its labels are not yet shared with the others.
-        raise InvalidArgumentError(
-            "annotator",
-            "None in a run on more than one process",
-            f"an annotator in a run on {world_size} processes",
-            "Run the loop with an annotator on one process (devices=1).",
-        )
-
-
-def _criteria(
-    max_rounds: int | None, max_budget: int | None, stopping: Sequence[StoppingCriterion]
-) -> list[StoppingCriterion]:
-    """Return the criteria of a run: the budget, the round limit, then the user's, in order."""
-    is_sequence = isinstance(stopping, Sequence) and not isinstance(stopping, str)
-    wrong = [item for item in stopping if not isinstance(item, StoppingCriterion)] if is_sequence else [stopping]
-    if wrong:
-        raise InvalidArgumentError(
-            "stopping",
-            "a list of energizer.stopping criteria, such as [StabilizingPredictions()]",
-            f"a list with a {type(wrong[0]).__name__}" if is_sequence else f"a {type(stopping).__name__}",
-            "Build the criteria from energizer.stopping and pass them in a list.",
-        )
-    criteria: list[StoppingCriterion] = []
-    if max_budget is not None:
-        criteria.append(LabelBudget(max_budget))
-    if max_rounds is not None:
-        criteria.append(MaxRounds(max_rounds))
-    return criteria + list(stopping)
-
-
-def _effective_budget(criteria: list[StoppingCriterion]) -> int | None:
-    """Return the smallest label budget among the criteria, which cuts the last query; ``None`` if none."""
-    budgets = [criterion.max_budget for criterion in criteria if isinstance(criterion, LabelBudget)]
-    return min(budgets) if budgets else None
-
-
 def _scalars(metrics: Mapping[str, Any]) -> dict[str, float]:
     """Return the one-number entries of Lightning's ``callback_metrics`` as floats."""
     return {name: float(value) for name, value in metrics.items() if getattr(value, "numel", lambda: 1)() == 1}
@@ -726,27 +677,3 @@ def _copy_callback(callback: Any) -> Any:
             f"a {type(callback).__name__} that failed to copy ({error})",
             "Keep unpicklable objects such as open files or locks out of the callback's attributes.",
         ) from error
-
-
-def _check_start(datamodule: ActiveDataModule, max_budget: int | None) -> None:
-    if datamodule.num_labelled == 0:
-        raise InvalidArgumentError(
-            "datamodule",
-            "at least one labelled item to train the first round on",
-            "no labelled item",
-            "Pass initial_labels=... to ActiveDataModule, or call datamodule.label(ids) first.",
-        )
-    if datamodule.num_train == 0:
-        raise InvalidArgumentError(
-            "datamodule",
-            "at least one labelled item outside the validation hold-out",
-            f"{datamodule.num_labelled} labelled items, all held out for validation",
-            "Label more items or lower val_fraction.",
-        )
-    if max_budget is not None and max_budget < datamodule.num_labelled:
-        raise InvalidArgumentError(
-            "max_budget",
-            f"at least the {datamodule.num_labelled} items already labelled",
-            max_budget,
-            "Raise max_budget, or start with fewer initial labels.",
-        )

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from energizer.annotators import Annotator
 from energizer.data.datamodule import ActiveDataModule
 from energizer.errors import InvalidArgumentError, InvalidQueryError
 from energizer.query_strategies.base import QueryStrategy
@@ -19,6 +20,8 @@ __all__ = [
     "check_queried_ids",
     "check_launch",
     "check_processes_joined",
+    "check_annotator",
+    "check_start",
 ]
 
 # Launch modes in which fit and predict run in child processes that exit afterwards, so
@@ -140,4 +143,55 @@ def check_processes_joined(world_size: int, joined: bool) -> None:
             "a Lightning strategy whose processes run the whole active learning loop, such as 'ddp'",
             f"a strategy of {world_size} processes that ran in child processes this process never joined",
             _LAUNCH_FIX,
+        )
+
+
+def check_annotator(annotator: Any, timeout: Any, world_size: int) -> None:
+    """Raise on an annotator that is not one, a negative timeout, or an annotator in a multi-process run."""
+    if annotator is None:
+        return
+    if not isinstance(annotator, Annotator):
+        raise InvalidArgumentError(
+            "annotator",
+            "None or an energizer.annotators.Annotator",
+            f"a {type(annotator).__name__}",
+            "Build one from energizer.annotators, such as FileAnnotator('to_label.csv', class_names).",
+        )
+    invalid_timeout = isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0
+    if timeout is not None and invalid_timeout:
+        raise InvalidArgumentError(
+            "annotation_timeout", "None or a number of seconds >= 0", repr(timeout), "Pass e.g. annotation_timeout=3600."
+        )
+    if world_size > 1:
+        # NOTE: only process 0 may talk to people, and its labels are not yet shared with the others.
+        raise InvalidArgumentError(
+            "annotator",
+            "None in a run on more than one process",
+            f"an annotator in a run on {world_size} processes",
+            "Run the loop with an annotator on one process (devices=1).",
+        )
+
+
+def check_start(datamodule: ActiveDataModule, max_budget: int | None) -> None:
+    """Raise unless the data module has labelled items to train on and ``max_budget`` allows them."""
+    if datamodule.num_labelled == 0:
+        raise InvalidArgumentError(
+            "datamodule",
+            "at least one labelled item to train the first round on",
+            "no labelled item",
+            "Pass initial_labels=... to ActiveDataModule, or call datamodule.label(ids) first.",
+        )
+    if datamodule.num_train == 0:
+        raise InvalidArgumentError(
+            "datamodule",
+            "at least one labelled item outside the validation hold-out",
+            f"{datamodule.num_labelled} labelled items, all held out for validation",
+            "Label more items or lower val_fraction.",
+        )
+    if max_budget is not None and max_budget < datamodule.num_labelled:
+        raise InvalidArgumentError(
+            "max_budget",
+            f"at least the {datamodule.num_labelled} items already labelled",
+            max_budget,
+            "Raise max_budget, or start with fewer initial labels.",
         )
