@@ -220,12 +220,16 @@ class Trainer(pl.Trainer):
                     if on_round_end is not None:
                         on_round_end(results.rounds[-1])
         else:
-            if directory is not None:
+            if directory is not None and self.is_global_zero:
+                # Process 0 alone writes the folder, so only it checks that the folder is new:
+                # in a distributed run the others may start after it has written step 0.
                 directory.check_new()
             check_start(datamodule, max_budget)
             budget_left = None if budget is None else budget - datamodule.num_labelled
             check_query_fits_pool(query_size, datamodule.num_unlabelled, budget_left)
             check_data_fits_model(strategy, datamodule)
+            for criterion in criteria:
+                criterion.reset()
             initial_weights = copy.deepcopy(model.state_dict()) if reinit_model else None
             progress = _Progress(
                 results=results,

@@ -73,6 +73,7 @@ def test_label_loop_takes_every_label_once(tmp_path):
         (["--timeout", "-1"], "argument --timeout: expected seconds >= 0, received -1.0"),
         (["--initial-labels", "120"], "exceed the 124 items of the wine train split"),
         (["--strategy", "nope"], "argument --strategy: invalid choice: 'nope'"),
+        (["--labels-file", "l.xlsx"], "argument --labels-file: expected a .csv or .jsonl file"),
     ],
 )
 def test_label_rejects_bad_options(arguments, message, tmp_path, capsys):
@@ -81,3 +82,26 @@ def test_label_rejects_bad_options(arguments, message, tmp_path, capsys):
 
     assert raised.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_label_ignores_rows_it_did_not_request(tmp_path):
+    """A row for an id outside the data set, left in the file by hand, is never taken as a request."""
+    targets = load_bundled("wine", seed=0).train.tensors[1].numpy()
+    labels_file = tmp_path / "labels.csv"
+    labels_file.write_text("id,prediction,score,label\n999,,,1\n")
+    script = Path(sys.executable).with_name("energizer")
+    process = subprocess.Popen(
+        [str(script), *COMMAND, "--rounds", "1", "--output-dir", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    answered: dict[int, int] = {}
+    deadline = time.monotonic() + 300
+    while process.poll() is None and time.monotonic() < deadline:
+        fill_labels(labels_file, targets, answered)
+        time.sleep(0.2)
+    _, stderr = process.communicate(timeout=60)
+
+    assert process.returncode == 0, stderr[-3000:]
+    saved = RunDirectory(tmp_path / "run").load()
+    assert (saved.label_rounds >= 0).sum() == 6
+    assert "Ignoring 1 rows for ids this run did not request (e.g. [999])" in stderr

@@ -132,12 +132,17 @@ def active_fits(devices: int) -> dict[str, Any]:
     return found
 
 
-def stopped(devices: int) -> dict[str, Any]:
-    """A run that stabilising predictions stop, with the stop set split across processes."""
+def stopped(devices: int, run_dir: Path) -> dict[str, Any]:
+    """A run that stabilising predictions stop, with the stop set split across processes, saved in ``run_dir``."""
     datamodule = energizer.ActiveDataModule(make_dataset(97), initial_labels=9, seed=3, eval_batch_size=8)
     criteria = [OverallUncertainty(threshold=1e-4, stop_set_size=37), StabilizingPredictions(window=2, stop_set_size=37)]
     results = make_trainer(devices, max_epochs=1).active_fit(
-        make_strategy("entropy", make_model(0.0)), datamodule, query_size=5, max_rounds=6, stopping=criteria
+        make_strategy("entropy", make_model(0.0)),
+        datamodule,
+        query_size=5,
+        max_rounds=6,
+        stopping=criteria,
+        run_dir=run_dir,
     )
     return {
         "queried": [record.queried_ids.tolist() for record in results.rounds],
@@ -184,11 +189,15 @@ def main() -> None:
         "queries": queries(arguments.devices),
         "small_pools": small_pools(arguments.devices),
         "active_fit": active_fits(arguments.devices),
-        "stopped": stopped(arguments.devices),
+        "stopped": stopped(arguments.devices, arguments.output / "stopped-run"),
+        # Process 0 writes the run folder; the others return without waiting for its last write.
+        "saved_steps": [],
         "unseeded": unseeded(arguments.devices),
         "diverged": diverged(arguments.devices),
     }
     rank = int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")))
+    if rank == 0:
+        found["saved_steps"] = [json.loads((arguments.output / "stopped-run" / "state.json").read_text())["step"]]
     arguments.output.mkdir(parents=True, exist_ok=True)
     (arguments.output / f"rank{rank}.json").write_text(json.dumps(found, indent=1))
 

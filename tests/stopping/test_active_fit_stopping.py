@@ -109,3 +109,20 @@ def test_criteria_state_is_saved(tmp_path):
 def test_bad_stopping_rejected_before_training(stopping):
     with pytest.raises(InvalidArgumentError, match="Invalid `stopping`: expected a list of energizer.stopping criteria"):
         fit(stopping)
+
+
+def test_criterion_object_serves_two_runs():
+    criterion = NoImprovement("test_accuracy", patience=2)
+
+    first = fit([criterion])
+    second = fit([criterion])
+
+    assert [record.metrics for record in second] == [record.metrics for record in first]
+    assert len(second) == len(first) == 3
+
+
+def test_same_criterion_twice_rejected():
+    criterion = NoImprovement("test_accuracy", patience=2)
+
+    with pytest.raises(InvalidArgumentError, match="a list with the same criterion object twice"):
+        fit([criterion, criterion])

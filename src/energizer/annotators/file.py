@@ -173,7 +173,12 @@ class FileAnnotator(Annotator):
                     "Restore the file, or cancel the items and request them again."
                 )
             return Annotations()
-        table, _ = read_table(self.path, self.file_format)
+        try:
+            table, _ = read_table(self.path, self.file_format)
+        except AnnotationError as error:
+            # A spreadsheet in the middle of a save can leave bytes that are not text yet.
+            self._warn(("unreadable", str(error)), f"{error} Reading it again at the next poll.")
+            return Annotations()
         outcomes: dict[int, dict[Any, list[int]]] = {}
         rows = table.rows()
         self._warn_missing_rows({_parse_id(row.id_value) for row in rows if row.problem is None})

@@ -14,12 +14,14 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 import numpy as np
 import torch
+from lightning.fabric.utilities.warnings import PossibleUserWarning
 
 import energizer
 from energizer.annotators import Annotator, FileAnnotator, LabelStudioAnnotator
@@ -49,7 +51,13 @@ def add_parser(commands: Any) -> None:
     )
     parser.add_argument("--dataset", default="digits", choices=list(BUNDLED_DATASETS), help="bundled data set (default: digits)")
     parser.add_argument("--annotator", choices=["file", "label-studio"], default="file", help="where labels come from (default: file)")
-    parser.add_argument("--labels-file", type=Path, default=None, help="labelling file of --annotator file (default: OUTPUT_DIR/labels.csv)")
+    parser.add_argument(
+        "--labels-file",
+        type=Path,
+        default=None,
+        help="labelling file of --annotator file, .csv or .jsonl; people write class numbers "
+        "(0 to C-1) or skip in its label column (default: OUTPUT_DIR/labels.csv)",
+    )
     parser.add_argument(
         "--url", default=None, help="Label Studio address (default: ENERGIZER_LABEL_STUDIO_URL); the token is read from ENERGIZER_LABEL_STUDIO_TOKEN"
     )
@@ -59,7 +67,11 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--initial-labels", type=_positive_int, default=20, help="items drawn at random and labelled first (default: 20)")
     parser.add_argument("--rounds", type=_positive_int, default=5, help="rounds, the first included; the last one queries nothing (default: 5)")
     parser.add_argument(
-        "--timeout", type=float, default=None, help="seconds each round waits for labels; unanswered items are asked again later (default: wait for all)"
+        "--timeout",
+        type=float,
+        default=None,
+        help="seconds each round waits for labels; unanswered items are collected in later rounds. "
+        "The initial labels are always awaited (default: wait for all)",
     )
     parser.add_argument("--max-steps", type=_positive_int, default=300, help="optimizer steps per round (default: 300)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the split, the initial draw and the weights (default: 0)")
@@ -71,6 +83,9 @@ def add_parser(commands: Any) -> None:
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Run the labelling loop that ``args`` describes; return the exit status."""
+    suffix = args.labels_file.suffix.lower() if args.labels_file is not None else ".csv"
+    if suffix not in (".csv", ".jsonl", ".ndjson"):
+        parser.error(f"argument --labels-file: expected a .csv or .jsonl file, received {str(args.labels_file)!r}")
     if args.timeout is not None and not args.timeout >= 0:
         parser.error(f"argument --timeout: expected seconds >= 0, received {args.timeout}")
     if not args.poll_interval > 0:
@@ -89,6 +104,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             f"{args.query_size} exceed the {len(data.train)} items of the {args.dataset} train split"
         )
     args.output_dir.mkdir(parents=True, exist_ok=True)
+    args.num_classes = data.num_classes
     annotator = _annotator(args, data)
 
     pl.seed_everything(args.seed, verbose=False)
@@ -150,15 +166,26 @@ def _label_initial_items(annotator: Annotator, datamodule: energizer.ActiveDataM
     """Ask people for the labels of ``--initial-labels`` items drawn at random, and wait for them all."""
     generator = np.random.default_rng(args.seed)
     ids = np.sort(generator.choice(datamodule.dataset_length, size=args.initial_labels, replace=False))
+    # A new run asks for nothing else: rows found in the store for other ids are not requests.
+    foreign = np.setdiff1d(annotator.pending_ids, ids)
+    if foreign.size:
+        log.warning(
+            "Ignoring %d rows for ids this run did not request (e.g. %s); delete them from the labelling store.",
+            foreign.size,
+            foreign[:10].tolist(),
+        )
+        annotator.cancel(foreign)
     annotator.request(ids)
     labelled: dict[int, int] = {}
-    log.info("Waiting for the labels of %d initial items.", ids.size)
+    log.info(
+        "Waiting for the labels of %d initial items (class numbers 0 to %d, or skip).",
+        ids.size,
+        args.num_classes - 1,
+    )
     while annotator.pending_ids.size:
         found = annotator.collect(timeout=None)
         labelled.update(found.labels)
-        if found.returned:
-            # A skipped initial item is asked again: the first round needs its labels.
-            annotator.request(np.asarray(found.returned, dtype=np.int64))
+    # Skipped initial items stay in the pool, unlabelled: no item is asked for twice.
     chosen = np.array(sorted(labelled), dtype=np.int64)
     datamodule.label(chosen, round=0, labels=np.array([labelled[int(item)] for item in chosen], dtype=np.int64))
 
@@ -172,6 +199,10 @@ def _show_progress() -> None:
         logger.addHandler(handler)
     for name in ("lightning.pytorch", "lightning.fabric"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # Lightning's notices about the bundled model are not the user's to act on.
+    warnings.filterwarnings("ignore", category=PossibleUserWarning)
+    warnings.filterwarnings("ignore", message=r".*treespec, LeafSpec.*")
+    warnings.filterwarnings("ignore", message=r".*`validation_step` but have no `val_dataloader`.*")
 
 
 def _positive_int(text: str) -> int:

@@ -23,6 +23,13 @@ def run_criteria(
             f"a list with a {type(wrong[0]).__name__}" if is_sequence else f"a {type(stopping).__name__}",
             "Build the criteria from energizer.stopping and pass them in a list.",
         )
+    if len({id(item) for item in stopping}) != len(stopping):
+        raise InvalidArgumentError(
+            "stopping",
+            "each criterion once",
+            "a list with the same criterion object twice",
+            "List each criterion once: a criterion listed twice would count every round twice.",
+        )
     criteria: list[StoppingCriterion] = []
     if max_budget is not None:
         criteria.append(LabelBudget(max_budget))

@@ -99,6 +99,10 @@ class StabilizingPredictions(StoppingCriterion):
             )
         return None
 
+    def reset(self) -> None:
+        self._previous = None
+        self.kappas = []
+
     def state_dict(self) -> dict[str, Any]:
         previous = None if self._previous is None else self._previous.tolist()
         return {"previous": previous, "kappas": list(self.kappas)}

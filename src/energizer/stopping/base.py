@@ -77,6 +77,10 @@ class StoppingCriterion(ABC):
     def update(self, evidence: RoundEvidence) -> Stop | None:
         """Take in one round's evidence and return a :class:`Stop` to end the run, or ``None``."""
 
+    def reset(self) -> None:
+        """Forget earlier rounds. ``active_fit`` calls it when a new run starts, so one
+        criterion object can serve several runs."""
+
     def state_dict(self) -> dict[str, Any]:
         """Return what the criterion kept from earlier rounds, as JSON-serialisable values."""
         return {}

@@ -74,6 +74,10 @@ class NoImprovement(StoppingCriterion):
             )
         return None
 
+    def reset(self) -> None:
+        self.best = None
+        self.rounds_without_improvement = 0
+
     def state_dict(self) -> dict[str, Any]:
         return {"best": self.best, "rounds_without_improvement": self.rounds_without_improvement}
 

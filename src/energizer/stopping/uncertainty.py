@@ -83,6 +83,9 @@ class OverallUncertainty(StoppingCriterion):
             )
         return None
 
+    def reset(self) -> None:
+        self.history = []
+
     def state_dict(self) -> dict[str, Any]:
         return {"history": list(self.history)}
 
