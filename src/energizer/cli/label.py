@@ -166,7 +166,7 @@ def _label_initial_items(annotator: Annotator, datamodule: energizer.ActiveDataM
     """Ask people for the labels of ``--initial-labels`` items drawn at random, and wait for them all."""
     generator = np.random.default_rng(args.seed)
     ids = np.sort(generator.choice(datamodule.dataset_length, size=args.initial_labels, replace=False))
-    # A new run asks for nothing else: rows found in the store for other ids are not requests.
+    # A new run requests nothing else: rows found in the store for other ids are not requests.
     foreign = np.setdiff1d(annotator.pending_ids, ids)
     if foreign.size:
         log.warning(
