@@ -250,3 +250,60 @@ def test_unknown_strategy_exits_two(tmp_path, capsys):
     error = report_error([str(run_dir), "--strategies", "random,coreset"], capsys)
 
     assert "argument --strategies: no rows for 'coreset'; choose from entropy, random" in error
+
+
+def test_reference_above_one_for_fractions_exits_two(tmp_path, capsys):
+    run_dir = write_rounds(tmp_path / "run", CURVES)
+
+    error = report_error([str(run_dir), "--reference-accuracy", "95"], capsys)
+
+    assert "95 is above 1 while every test_accuracy value of the runs lies in [0, 1]" in error
+    assert "e.g. 0.95 for 95%" in error
+
+
+def test_reference_above_one_for_a_larger_metric_is_accepted(tmp_path):
+    run_dir = write_rounds(tmp_path / "run", {("random", 0): [50.0, 60.0, 70.0]})
+
+    assert main(["report", str(run_dir), "--reference-accuracy", "80", "--no-plot"]) == 0
+
+
+def test_cut_last_line_exits_two(tmp_path, capsys):
+    run_dir = write_rounds(tmp_path / "run", CURVES)
+    path = run_dir / "rounds.csv"
+    path.write_bytes(path.read_bytes() + b"random,2,0")
+
+    error = report_error([str(run_dir)], capsys)
+
+    assert "the last line of" in error
+    assert "is cut short (3 of 5 fields, no line end)" in error
+    assert "delete that line" in error
+
+
+def test_last_line_without_line_end_is_accepted_when_whole(tmp_path):
+    run_dir = write_rounds(tmp_path / "run", CURVES)
+    path = run_dir / "rounds.csv"
+    path.write_bytes(path.read_bytes().rstrip(b"\r\n"))
+
+    assert main(["report", str(run_dir), "--no-plot"]) == 0
+
+
+def test_row_without_a_key_exits_two(tmp_path, capsys):
+    run_dir = write_rounds(tmp_path / "run", CURVES)
+    rounds = pd.read_csv(run_dir / "rounds.csv")
+    rounds.loc[2, "num_labelled"] = None
+    rounds.to_csv(run_dir / "rounds.csv", index=False)
+
+    error = report_error([str(run_dir)], capsys)
+
+    assert "line 4 of" in error
+    assert "has no value in one of the columns strategy, seed, round, num_labelled" in error
+
+
+def test_single_round_strategy_is_named_in_a_warning(tmp_path, caplog):
+    curves = {**CURVES, ("margin", 0): [0.5]}
+    run_dir = write_rounds(tmp_path / "run", curves)
+
+    with caplog.at_level("WARNING"):
+        assert main(["report", str(run_dir), "--no-plot"]) == 0
+
+    assert "No seed of margin has two rounds or more" in caplog.text

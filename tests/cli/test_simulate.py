@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -197,12 +198,42 @@ def test_resume_with_other_options_fails(small_run, capsys):
     _, output_dir = small_run
     before = (output_dir / "rounds.csv").read_bytes()
 
-    status = main([*SMALL_RUN, "--query-size", "5", "--output-dir", str(output_dir), "--quiet", "--resume"])
+    with pytest.raises(SystemExit) as raised:
+        main([*SMALL_RUN, "--query-size", "5", "--output-dir", str(output_dir), "--quiet", "--resume"])
+
+    assert raised.value.code == 2
+    error = capsys.readouterr().err
+    assert "was run with other options (--query-size saved 10, now 5)" in error
+    assert (output_dir / "rounds.csv").read_bytes() == before
+
+
+def test_resume_checks_each_run_without_options_file(small_run, tmp_path, capsys):
+    _, output_dir = small_run
+    copy = tmp_path / "copy"
+    shutil.copytree(output_dir, copy)
+    (copy / "options.json").unlink()
+
+    status = main([*SMALL_RUN, "--query-size", "5", "--output-dir", str(copy), "--quiet", "--resume"])
 
     assert status == 1
-    error = capsys.readouterr().err
-    assert "saved with another configuration: loop.query_size: saved 10, now 5" in error
-    assert (output_dir / "rounds.csv").read_bytes() == before
+    assert "saved with another configuration: loop.query_size: saved 10, now 5" in capsys.readouterr().err
+
+
+def test_resume_of_missing_folder_exits_two(tmp_path, capsys):
+    with pytest.raises(SystemExit) as raised:
+        main([*SMALL_RUN, "--output-dir", str(tmp_path / "missing"), "--quiet", "--resume"])
+
+    assert raised.value.code == 2
+    assert "holds no results to resume; check the folder, or drop --resume" in capsys.readouterr().err
+    assert not (tmp_path / "missing").exists()
+
+
+def test_bad_initial_labels_creates_no_folder(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main([*SMALL_RUN, "--initial-labels", "5000", "--output-dir", str(tmp_path / "new"), "--quiet"])
+
+    assert "leaves no pool" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()
 
 
 def test_resume_and_overwrite_exclusive(tmp_path, capsys):

@@ -53,6 +53,36 @@ def test_stream_mode_rows_have_pool_columns(stream_run):
         (["--budget", "1.5"], "argument --budget: expected a number strictly between 0 and 1, received 1.5"),
         (["--resume"], "argument --resume: the stream mode saves no run state"),
         (["--update-every-labels", "0"], "argument --update-every-labels: expected a whole number >= 1, received 0"),
+        (["--query-size", "5"], "argument --query-size: applies to --mode pool only, and this run has --mode stream"),
+        (["--rounds", "3"], "argument --rounds: applies to --mode pool only"),
+        (["--initial-labels", "50"], "argument --initial-labels: applies to --mode pool only"),
+        (["--subpool-size", "100"], "argument --subpool-size: applies to --mode pool only"),
+        (
+            ["--strategy", "random", "--threshold", "0.3"],
+            "argument --threshold: used only by fixed-uncertainty, and --strategy is random",
+        ),
+        (["--strategy", "random", "--score", "margin"], "argument --score: used only by fixed-uncertainty"),
+        (["--strategy", "random,variable-uncertainty", "--random-share", "0.5"], "argument --random-share: used only by split"),
+        (["--strategy", "random", "--step", "0.05"], "argument --step: used only by variable-uncertainty, split"),
+        (
+            ["--strategy", "fixed-uncertainty", "--threshold", "2"],
+            "argument --threshold: 2 is outside [0, 0.9), the range where least-confidence scores over 10 classes "
+            "can exceed it, so fixed-uncertainty would never ask",
+        ),
+        (
+            ["--strategy", "fixed-uncertainty", "--score", "margin", "--threshold", "1"],
+            "argument --threshold: 1 is outside [0, 1)",
+        ),
+        (
+            ["--strategy", "fixed-uncertainty", "--threshold", "-0.1"],
+            "so fixed-uncertainty would always ask for a label",
+        ),
+        (["--window", "200"], "argument --window: only --budget-manager estimated reads it"),
+        (
+            ["--budget-manager", "estimated", "--window", "5"],
+            "argument --window: 5 items hold less than one label at --budget 0.1 (window x budget < 1); "
+            "pass --window 100 or more",
+        ),
     ],
 )
 def test_stream_mode_rejects_bad_options(arguments, message, tmp_path, capsys):
@@ -61,3 +91,27 @@ def test_stream_mode_rejects_bad_options(arguments, message, tmp_path, capsys):
 
     assert raised.value.code == 2
     assert message in capsys.readouterr().err
+    assert not (tmp_path / "rounds.csv").exists()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "flag"),
+    [
+        (["--budget", "0.2"], "--budget"),
+        (["--budget-manager", "estimated"], "--budget-manager"),
+        (["--update-every-labels", "5"], "--update-every-labels"),
+        (["--max-items", "100"], "--max-items"),
+    ],
+)
+def test_pool_mode_rejects_stream_options(arguments, flag, tmp_path, capsys):
+    with pytest.raises(SystemExit) as raised:
+        main(["simulate", "--quiet", *arguments, "--output-dir", str(tmp_path)])
+
+    assert raised.value.code == 2
+    assert f"argument {flag}: applies to --mode stream only, and this run has --mode pool" in capsys.readouterr().err
+
+
+def test_stream_mode_accepts_a_repeated_default(tmp_path):
+    arguments = ["--strategy", "random", "--query-size", "20", "--max-items", "64", "--output-dir", str(tmp_path)]
+
+    assert main([*STREAM_RUN, *arguments]) == 0

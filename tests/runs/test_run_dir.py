@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -119,6 +120,10 @@ def truncate(path):
         (lambda run_dir: truncate(run_dir / "labels-000003.npz"), r"labels-000003\.npz', which is damaged"),
         (lambda run_dir: (run_dir / "labels-000003.npz").unlink(), r"it names labels-000003\.npz, which is missing"),
         (lambda run_dir: truncate(run_dir / "initial_weights.pt"), r"initial_weights\.pt', which is damaged"),
+        (
+            lambda run_dir: torch.save({"weight": Path("x")}, run_dir / "initial_weights.pt"),
+            r"initial_weights\.pt', which is damaged: it holds more than tensors and plain values",
+        ),
         (lambda run_dir: (run_dir / "state.json").write_text("[1, 2]"), "it is not a JSON object"),
         (
             lambda run_dir: (run_dir / "state.json").write_text(
@@ -128,7 +133,7 @@ def truncate(path):
         ),
     ],
     ids=["intact", "state-truncated", "config-truncated", "config-missing", "labels-truncated", "labels-missing",
-         "weights-truncated", "state-not-object", "labels-outside"],
+         "weights-truncated", "weights-with-objects", "state-not-object", "labels-outside"],
 )
 def test_resume_rejects_damaged_folder(finished_run, damage, message):
     run_dir, _, _ = finished_run
@@ -143,6 +148,7 @@ def test_resume_rejects_damaged_folder(finished_run, damage, message):
         trainer.active_fit(strategy, datamodule, query_size=5, max_rounds=3, run_dir=run_dir, resume=True)
 
     assert "Restore the folder from a copy, or start a new run in another folder" in str(raised.value)
+    assert "weights_only" not in str(raised.value)
     assert strategy.model.fits == 0
     assert snapshot(run_dir) == before
 

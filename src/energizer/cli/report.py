@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import logging
 import math
 import os
@@ -101,6 +102,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         except ImportError as error:
             log.warning("Skipped %s: %s", PLOT_FILE, error)
     _warn_on_unequal_ranges(summary)
+    _warn_on_missing_areas(summary)
     print(f"Wrote {' and '.join(map(str, written))}")
     return 0
 
@@ -151,6 +153,7 @@ def _read_rounds(paths: list[Path], metric: str, parser: argparse.ArgumentParser
             parser.error(f"argument RUN_DIR: {str(path)!r} is empty; run energizer simulate to fill it")
         except (pd.errors.ParserError, UnicodeDecodeError, OSError) as error:
             parser.error(f"argument RUN_DIR: cannot read {str(path)!r} as CSV: {error}")
+        _check_last_line(path, parser)
         missing = [column for column in (*REQUIRED_COLUMNS, metric) if column not in frame.columns]
         if missing:
             fix = "pass --metric with one of its columns" if missing == [metric] else "pass a rounds.csv of energizer simulate"
@@ -162,6 +165,14 @@ def _read_rounds(paths: list[Path], metric: str, parser: argparse.ArgumentParser
             parser.error(
                 f"argument RUN_DIR: {str(path)!r} has no row with a {metric} value; "
                 "run at least one round with a test set"
+            )
+        incomplete = frame[list(REQUIRED_COLUMNS)].isna().any(axis=1)
+        if incomplete.any():
+            # Line numbers count the header as line 1.
+            line = int(incomplete.to_numpy().nonzero()[0][0]) + 2
+            parser.error(
+                f"argument RUN_DIR: line {line} of {str(path)!r} has no value in one of the columns "
+                f"{', '.join(REQUIRED_COLUMNS)}; fix or delete that line"
             )
         frames.append(frame)
     rounds = pd.concat(frames, ignore_index=True)
@@ -203,7 +214,29 @@ def _reference(args: argparse.Namespace, rounds: pd.DataFrame, parser: argparse.
         value = _reference_from_file(Path(text), args.metric, parser)
     if not 0 < value < math.inf:
         parser.error(f"argument --reference-accuracy: expected a finite number > 0, received {text!r}")
+    values = rounds[args.metric].dropna()
+    if value > 1 and values.between(0, 1).all():
+        parser.error(
+            f"argument --reference-accuracy: {value:g} is above 1 while every {args.metric} value of the runs "
+            f"lies in [0, 1]; pass the reference on the same scale, e.g. {value / 100:g} for {value:g}%"
+        )
     return value
+
+
+def _check_last_line(path: Path, parser: argparse.ArgumentParser) -> None:
+    """Refuse a file whose last line was cut short, as a run stopped in mid-write leaves it."""
+    with path.open("rb") as file:
+        lines = file.read().splitlines(keepends=True)
+    lines = [line for line in lines if line.strip()]
+    if len(lines) < 2 or lines[-1].endswith((b"\n", b"\r")):
+        return
+    header, last = (next(csv.reader([line.decode("utf-8", "replace")])) for line in (lines[0], lines[-1]))
+    if len(last) < len(header):
+        parser.error(
+            f"argument RUN_DIR: the last line of {str(path)!r} is cut short ({len(last)} of {len(header)} fields, "
+            "no line end), as a run stopped while writing leaves it; delete that line, or finish the run "
+            "with energizer simulate --resume"
+        )
 
 
 def _reference_from_file(path: Path, metric: str, parser: argparse.ArgumentParser) -> float:
@@ -237,6 +270,16 @@ def _warn_on_unequal_ranges(summary: pd.DataFrame) -> None:
         log.warning(
             "The strategies' curves cover different labelled ranges, so their AUBCs are not comparable: %s",
             ", ".join(f"{row.strategy} {row.first_labelled}-{row.last_labelled}" for row in summary.itertuples()),
+        )
+
+
+def _warn_on_missing_areas(summary: pd.DataFrame) -> None:
+    short = [str(row.strategy) for row in summary.itertuples() if row.seeds == 0]
+    if short:
+        log.warning(
+            "No seed of %s has two rounds or more, so the table shows no AUBC for it (seeds 0); "
+            "an area needs at least two points of the curve: run more rounds",
+            ", ".join(short),
         )
 
 

@@ -9,6 +9,7 @@ per seed.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import shutil
@@ -30,6 +31,8 @@ from energizer.cli.stream_mode import (
     DEFAULT_STREAM_STRATEGIES,
     STREAM_STRATEGIES,
     add_stream_arguments,
+    check_mode_options,
+    check_stream_options,
     run_stream_strategy,
 )
 from energizer.loop.run_dir import RunDirectory
@@ -46,6 +49,13 @@ FIRST_COLUMNS = ["strategy", "seed", "round", "num_labelled"]
 DEFAULT_POOL_STRATEGIES = "random,entropy,margin,least-confidence"
 # Folder of --output-dir that holds one run directory per strategy and seed.
 RUNS = "runs"
+# File of --output-dir with the options of the first run, which --resume must repeat.
+OPTIONS_FILE = "options.json"
+# Options that --resume may change: which runs to add, where output goes and how fast it runs.
+UNCOMPARED_OPTIONS = {
+    "strategy", "seed", "seeds", "output_dir", "overwrite", "resume", "quiet", "num_threads", "num_workers",
+    "run", "command_parser", "command",
+}
 TABLE_FORMAT = "{strategy:<18} {seed:>4} {round:>5} {num_labelled:>9} {accuracy:>9} {fit:>7} {query:>8}"
 
 
@@ -178,6 +188,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.error(f"argument --strategy: a strategy is listed twice in {args.strategy!r}")
     if stream_mode and args.resume:
         parser.error("argument --resume: the stream mode saves no run state, so it cannot resume")
+    check_mode_options(args, parser)
     if args.subpool_size is not None and args.subpool_size < args.query_size:
         parser.error(
             f"argument --subpool-size: {args.subpool_size} is smaller than --query-size "
@@ -194,6 +205,13 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             f"argument --output-dir: {str(output_dir)!r} already holds results; pass --resume to "
             "continue them, --overwrite to replace them, or choose another folder"
         )
+    if args.resume and not has_results:
+        parser.error(
+            f"argument --resume: {str(output_dir)!r} holds no results to resume; check the folder, "
+            "or drop --resume to start new runs"
+        )
+    if args.resume:
+        _check_resumed_options(args, output_dir, parser)
     seeds = args.seeds if args.seeds is not None else [0 if args.seed is None else args.seed]
     _quiet_lightning()
     torch.set_num_threads(args.num_threads)
@@ -206,12 +224,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         except ValueError as error:
             parser.error(f"argument --test-fraction: cannot split {args.dataset} with {args.test_fraction}: {error}")
     train_size = len(data_by_seed[seeds[0]].train)
-    try:
-        if args.overwrite and (output_dir / RUNS).is_dir():
-            shutil.rmtree(output_dir / RUNS)
-        output_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        parser.error(f"argument --output-dir: cannot create {str(output_dir)!r}: {error.strerror}")
+    if stream_mode:
+        check_stream_options(args, parser, names, data_by_seed[seeds[0]].num_classes)
     if not stream_mode and args.initial_labels >= train_size:
         parser.error(
             f"argument --initial-labels: {args.initial_labels} leaves no pool; the {args.dataset} "
@@ -224,6 +238,13 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             f"({train_size} in the {args.dataset} train split, {args.initial_labels} labelled first); "
             "pass a smaller --query-size or fewer --initial-labels"
         )
+    try:
+        if args.overwrite and (output_dir / RUNS).is_dir():
+            shutil.rmtree(output_dir / RUNS)
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        parser.error(f"argument --output-dir: cannot create {str(output_dir)!r}: {error.strerror}")
+    _write_options(args, output_dir)
     rows: list[dict[str, Any]] = []
     progress = tqdm(
         # A stream run's number of models depends on when its labels arrive.
@@ -255,6 +276,43 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         log.warning("Skipped learning_curve.png: %s", error)
     _echo(args, f"Wrote {output_dir / 'rounds.csv'} and {output_dir / 'learning_curve.png'}")
     return 0
+
+
+def _compared_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Return the options that shape the results, as JSON values, for a resumed run to compare."""
+    options = {key: value for key, value in vars(args).items() if key not in UNCOMPARED_OPTIONS}
+    return json.loads(json.dumps(options, default=str))
+
+
+def _write_options(args: argparse.Namespace, output_dir: Path) -> None:
+    # Written aside, then renamed, so a resumed run never reads half a file.
+    path = output_dir / OPTIONS_FILE
+    temporary = path.with_suffix(".json.tmp")
+    temporary.write_text(json.dumps(_compared_options(args), indent=2, sort_keys=True) + "\n")
+    os.replace(temporary, path)
+
+
+def _check_resumed_options(args: argparse.Namespace, output_dir: Path, parser: argparse.ArgumentParser) -> None:
+    """Refuse ``--resume`` with options that differ from the saved ones, before any training."""
+    path = output_dir / OPTIONS_FILE
+    if not path.is_file():
+        # A folder without options.json: each run still checks its own saved configuration.
+        return
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        parser.error(f"argument --resume: cannot read {str(path)!r}: {error}; restore it or delete it")
+    now = _compared_options(args)
+    changed = [
+        f"--{key.replace('_', '-')} saved {saved.get(key)!r}, now {now.get(key)!r}"
+        for key in sorted(set(saved) | set(now))
+        if saved.get(key) != now.get(key)
+    ]
+    if changed:
+        parser.error(
+            f"argument --resume: {str(output_dir)!r} was run with other options ({'; '.join(changed)}); "
+            "pass the saved options, or choose another --output-dir"
+        )
 
 
 def _run_strategy(

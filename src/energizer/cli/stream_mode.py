@@ -9,6 +9,7 @@ Rows go to the same ``rounds.csv`` as the pool mode, with ``num_seen``.
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -34,7 +35,14 @@ from energizer.stream import (
     stream_loader,
 )
 
-__all__ = ["STREAM_STRATEGIES", "DEFAULT_STREAM_STRATEGIES", "add_stream_arguments", "run_stream_strategy"]
+__all__ = [
+    "STREAM_STRATEGIES",
+    "DEFAULT_STREAM_STRATEGIES",
+    "add_stream_arguments",
+    "check_mode_options",
+    "check_stream_options",
+    "run_stream_strategy",
+]
 
 STREAM_STRATEGIES = ("random", "fixed-uncertainty", "variable-uncertainty", "split")
 """Stream strategy names that ``--strategy`` takes in stream mode."""
@@ -89,6 +97,85 @@ def add_stream_arguments(parser: argparse.ArgumentParser, fraction: Any, positiv
     group.add_argument(
         "--max-items", type=positive_int, default=None, help="stop after this many items (default: the whole stream)"
     )
+
+
+POOL_OPTIONS = ("query_size", "initial_labels", "initial_sampling", "rounds", "subpool_size")
+"""Options of ``energizer simulate`` that only the pool mode reads."""
+
+STREAM_OPTIONS = (
+    "budget",
+    "budget_manager",
+    "window",
+    "score",
+    "threshold",
+    "step",
+    "random_share",
+    "update_every_labels",
+    "stream_batch_size",
+    "max_items",
+)
+"""Options of ``energizer simulate`` that only the stream mode reads."""
+
+# The stream strategies that read each strategy option.
+OPTION_USERS = {
+    "score": ("fixed-uncertainty", "variable-uncertainty", "split"),
+    "threshold": ("fixed-uncertainty",),
+    "step": ("variable-uncertainty", "split"),
+    "random_share": ("split",),
+}
+
+
+def check_mode_options(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """Refuse an option that the chosen ``--mode`` would ignore.
+
+    An option counts as given when its value differs from its default, so
+    repeating a default is harmless.
+    """
+    stream_mode = args.mode == "stream"
+    ignored = POOL_OPTIONS if stream_mode else STREAM_OPTIONS
+    other = "pool" if stream_mode else "stream"
+    for dest in ignored:
+        if getattr(args, dest) != parser.get_default(dest):
+            parser.error(
+                f"argument {_flag(dest)}: applies to --mode {other} only, and this run has --mode {args.mode}; "
+                f"drop {_flag(dest)} or pass --mode {other}"
+            )
+
+
+def check_stream_options(
+    args: argparse.Namespace, parser: argparse.ArgumentParser, names: list[str], num_classes: int
+) -> None:
+    """Refuse stream options that no chosen strategy reads or that can never ask for a label."""
+    for dest, users in OPTION_USERS.items():
+        if getattr(args, dest) != parser.get_default(dest) and not set(users) & set(names):
+            parser.error(
+                f"argument {_flag(dest)}: used only by {', '.join(users)}, and --strategy is "
+                f"{','.join(names)}; add one of them to --strategy or drop {_flag(dest)}"
+            )
+    if "fixed-uncertainty" in names:
+        highest = {"least-confidence": 1 - 1 / num_classes, "margin": 1.0, "entropy": math.log(num_classes)}[args.score]
+        if not 0 <= args.threshold < highest:
+            parser.error(
+                f"argument --threshold: {args.threshold:g} is outside [0, {highest:.4g}), the range where "
+                f"{args.score} scores over {num_classes} classes can exceed it, so fixed-uncertainty would "
+                f"{'never' if args.threshold >= highest else 'always'} ask for a label; pass a threshold in that range"
+            )
+    if args.window is not None:
+        if args.budget_manager != "estimated":
+            parser.error(
+                f"argument --window: only --budget-manager estimated reads it, and this run has "
+                f"{args.budget_manager}; pass --budget-manager estimated or drop --window"
+            )
+        if args.window * args.budget < 1:
+            parser.error(
+                f"argument --window: {args.window} items hold less than one label at --budget {args.budget:g} "
+                f"(window x budget < 1); pass --window {math.ceil(10 / args.budget)} or more, or drop it "
+                f"for the default max(100, 10/budget)"
+            )
+
+
+def _flag(dest: str) -> str:
+    return "--" + dest.replace("_", "-")
 
 
 def run_stream_strategy(

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import zipfile
 from dataclasses import dataclass
 from numbers import Integral
@@ -211,8 +212,12 @@ class RunDirectory:
         path = self._member(name)
         try:
             weights = torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError:
+            # PyTorch's own message here advises loading untrusted code, which a resume never does.
+            self._corrupt(path.name, "it holds more than tensors and plain values, or its bytes are damaged")
         except Exception as error:  # torch raises many types on a damaged file.
-            self._corrupt(path.name, f"it cannot be read as weights ({type(error).__name__}: {error})")
+            first_line = next(iter(str(error).splitlines()), "")
+            self._corrupt(path.name, f"it cannot be read as weights ({type(error).__name__}: {first_line})")
         if not isinstance(weights, dict):
             self._corrupt(path.name, "it does not hold a state_dict")
         return weights
