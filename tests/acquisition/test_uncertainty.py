@@ -13,7 +13,7 @@ import scipy.stats
 import torch
 
 from energizer.acquisition import entropy, least_confidence, margin
-from energizer.acquisition._checks import check_logits
+from energizer.acquisition._checks import all_finite, check_logits
 
 INF = math.inf
 SCORES = [entropy, margin, least_confidence]
@@ -416,3 +416,29 @@ def test_check_logits_three_dims_errors():
         check_logits(torch.zeros(3, 2), "mc_logits", ndim=3, layout="(N, T, C)")
     with pytest.raises(ValueError, match=row_message):
         check_logits(impossible_sample, "mc_logits", ndim=3, layout="(N, T, C)")
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        (torch.tensor([[1.0, -2.0], [0.5, 3.0]]), True),
+        (torch.empty(0, 3), True),
+        # The sum overflows to +inf although every value is finite.
+        (torch.full((4, 3), 3e38), True),
+        (torch.tensor([[3e38, -3e38, 3e38]]), True),
+        (torch.tensor([[1.0, float("nan")]]), False),
+        (torch.tensor([[1.0, float("inf")]]), False),
+        (torch.tensor([[float("-inf"), 1.0]]), False),
+        (torch.tensor([[float("inf"), float("-inf")]]), False),
+    ],
+)
+def test_all_finite(values, expected):
+    assert all_finite(values) is expected
+    assert all_finite(values.double()) is expected
+
+
+def test_logits_with_an_overflowing_sum_are_scored():
+    logits = torch.full((3, 4), 3e38)
+    logits[:, 0] = 3.1e38
+
+    assert torch.isfinite(entropy(logits)).all()

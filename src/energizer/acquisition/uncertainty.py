@@ -107,5 +107,6 @@ def _log_softmax(logits: Tensor) -> Tensor:
     shifted = logits - top_logits
     # Remove one top class (one of them on a tie) so that only the others are summed.
     others = shifted.scatter(-1, top_index, -math.inf)
-    others_sum = torch.logsumexp(others, dim=-1, keepdim=True).exp()
+    # Every shifted logit is <= 0, so exp cannot overflow.
+    others_sum = others.exp().sum(dim=-1, keepdim=True)
     return shifted - torch.log1p(others_sum)

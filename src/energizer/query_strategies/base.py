@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from energizer.acquisition._checks import all_finite
 from energizer.data.pool import PoolBatch
 from energizer.errors import InvalidArgumentError, InvalidScoresError
 from energizer.query_strategies.pool_scores import PoolScores
@@ -310,7 +311,7 @@ class QueryStrategy(pl.LightningModule):
                 f"{self.round_index}. Make forward return logits, or override compute_logits."
             )
         # One pass for the common case: every logit finite, so no NaN, +inf or all -inf row.
-        if bool(torch.isfinite(output).all()):
+        if all_finite(output):
             return output
         invalid = torch.isnan(output) | (output == float("inf"))
         if invalid.any():
