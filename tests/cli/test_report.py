@@ -275,7 +275,7 @@ def test_cut_last_line_exits_two(tmp_path, capsys):
     error = report_error([str(run_dir)], capsys)
 
     assert "the last line of" in error
-    assert "is cut short (3 of 5 fields, no line end)" in error
+    assert "is incomplete (3 of 5 fields, no line end)" in error
     assert "delete that line" in error
 
 

@@ -224,7 +224,7 @@ def test_resume_of_missing_folder_exits_two(tmp_path, capsys):
         main([*SMALL_RUN, "--output-dir", str(tmp_path / "missing"), "--quiet", "--resume"])
 
     assert raised.value.code == 2
-    assert "holds no results to resume; check the folder, or drop --resume" in capsys.readouterr().err
+    assert "contains no results to resume; check the folder, or drop --resume" in capsys.readouterr().err
     assert not (tmp_path / "missing").exists()
 
 

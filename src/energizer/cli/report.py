@@ -224,7 +224,7 @@ def _reference(args: argparse.Namespace, rounds: pd.DataFrame, parser: argparse.
 
 
 def _check_last_line(path: Path, parser: argparse.ArgumentParser) -> None:
-    """Refuse a file whose last line was cut short, as a run stopped in mid-write leaves it."""
+    """Reject a file whose last line is incomplete, as a run stopped while writing leaves it."""
     with path.open("rb") as file:
         lines = file.read().splitlines(keepends=True)
     lines = [line for line in lines if line.strip()]
@@ -233,7 +233,7 @@ def _check_last_line(path: Path, parser: argparse.ArgumentParser) -> None:
     header, last = (next(csv.reader([line.decode("utf-8", "replace")])) for line in (lines[0], lines[-1]))
     if len(last) < len(header):
         parser.error(
-            f"argument RUN_DIR: the last line of {str(path)!r} is cut short ({len(last)} of {len(header)} fields, "
+            f"argument RUN_DIR: the last line of {str(path)!r} is incomplete ({len(last)} of {len(header)} fields, "
             "no line end), as a run stopped while writing leaves it; delete that line, or finish the run "
             "with energizer simulate --resume"
         )

@@ -207,7 +207,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         )
     if args.resume and not has_results:
         parser.error(
-            f"argument --resume: {str(output_dir)!r} holds no results to resume; check the folder, "
+            f"argument --resume: {str(output_dir)!r} contains no results to resume; check the folder, "
             "or drop --resume to start new runs"
         )
     if args.resume:
@@ -293,7 +293,7 @@ def _write_options(args: argparse.Namespace, output_dir: Path) -> None:
 
 
 def _check_resumed_options(args: argparse.Namespace, output_dir: Path, parser: argparse.ArgumentParser) -> None:
-    """Refuse ``--resume`` with options that differ from the saved ones, before any training."""
+    """Reject ``--resume`` with options that differ from the saved ones, before any training."""
     path = output_dir / OPTIONS_FILE
     if not path.is_file():
         # A folder without options.json: each run still checks its own saved configuration.

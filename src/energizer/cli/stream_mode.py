@@ -126,7 +126,7 @@ OPTION_USERS = {
 
 
 def check_mode_options(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
-    """Refuse an option that the chosen ``--mode`` would ignore.
+    """Reject an option that the chosen ``--mode`` would ignore.
 
     An option counts as given when its value differs from its default, so
     repeating a default is harmless.
@@ -145,7 +145,7 @@ def check_mode_options(args: argparse.Namespace, parser: argparse.ArgumentParser
 def check_stream_options(
     args: argparse.Namespace, parser: argparse.ArgumentParser, names: list[str], num_classes: int
 ) -> None:
-    """Refuse stream options that no chosen strategy reads or that can never ask for a label."""
+    """Reject stream options that no chosen strategy reads, or that would never request a label."""
     for dest, users in OPTION_USERS.items():
         if getattr(args, dest) != parser.get_default(dest) and not set(users) & set(names):
             parser.error(
