@@ -152,7 +152,7 @@ def _annotator(args: argparse.Namespace, data: Any) -> Annotator:
         return FileAnnotator(path, num_classes=data.num_classes, poll_interval=args.poll_interval)
     features = data.train.tensors[0].numpy()
     rows = [[round(float(value), 4) for value in row] for row in features]
-    return LabelStudioAnnotator(
+    annotator = LabelStudioAnnotator(
         rows,
         class_names=[str(index) for index in range(data.num_classes)],
         data_kind="table",
@@ -160,6 +160,10 @@ def _annotator(args: argparse.Namespace, data: Any) -> Annotator:
         url=args.url,
         poll_interval=args.poll_interval,
     )
+    # The annotator adopts the project's tasks only when it connects. A new run connects
+    # before its first request, so it can find and cancel the tasks of earlier runs.
+    annotator.connect()
+    return annotator
 
 
 def _label_initial_items(annotator: Annotator, datamodule: energizer.ActiveDataModule, args: argparse.Namespace) -> None:
