@@ -211,6 +211,7 @@ class Trainer(pl.Trainer):
                 progress.uses_annotator = True
                 annotator.mark_labelled(datamodule.labelled_ids)
                 annotator.request(progress.pending_ids)
+                self._cancel_unsaved_requests(annotator, progress.pending_ids)
                 if progress.awaiting_labels:
                     self._collect_labels(
                         annotator, annotation_timeout, directory, progress, strategy, datamodule, reinit_model, criteria
@@ -486,6 +487,24 @@ class Trainer(pl.Trainer):
             progress.step += 1
             self._save_step(directory, progress, strategy, datamodule, reinit_model, criteria, data_state)
         datamodule.label(ids, round=progress.round_index, labels=classes)
+
+    @staticmethod
+    def _cancel_unsaved_requests(annotator: Annotator, saved_pending: np.ndarray) -> None:
+        """Stop waiting for ids that the annotator's store lists but the saved run never requested.
+
+        An annotator adopts every open row or task of its store when it connects,
+        including those left by other runs, and the resumed run must not take
+        their labels as its own.
+        """
+        unsaved = np.setdiff1d(annotator.pending_ids, saved_pending)
+        if unsaved.size:
+            annotator.cancel(unsaved)
+            log.warning(
+                "Ignoring %d items of the annotator's store that this run did not request (for example %s); "
+                "their labels are not used. Delete them from the store to keep it clear.",
+                unsaved.size,
+                unsaved[:10].tolist(),
+            )
 
     def _predicted_classes(
         self, runner: pl.Trainer, strategy: QueryStrategy, datamodule: ActiveDataModule, ids: np.ndarray

@@ -386,6 +386,41 @@ def test_resume_collects_pending_after_interruption(tmp_path):
     assert final_labels["given_labels"].tolist() == expected_dm.given_labels.tolist()
 
 
+def test_resume_ignores_rows_of_other_runs(tmp_path, caplog):
+    targets = make_dataset(60).tensors[1]
+    reference_path = tmp_path / "reference" / "to_label.csv"
+    reference_path.parent.mkdir()
+    reference = FileAnnotator(reference_path, CLASSES, poll_interval=0.01, max_poll_interval=0.01)
+    expected, expected_dm, _, _ = run_with_file(tmp_path, Person(reference_path, targets), reference)
+    never_labelled = sorted(set(range(60)) - set(expected_dm.labelled_ids.tolist()))[0]
+
+    path = tmp_path / "to_label.csv"
+    run_dir = tmp_path / "run"
+    person = Person(path, targets)
+    interrupted = InterruptedFileAnnotator(path, CLASSES, stop_at=2, poll_interval=0.01, max_poll_interval=0.01)
+    with pytest.raises(Interrupted):
+        run_with_file(tmp_path, person, interrupted, run_dir=run_dir)
+    # Rows another run left in the same file: a labelled one in range, and one outside the data set.
+    with open(path, newline="") as file:
+        rows = list(csv.DictReader(file))
+    blank = dict.fromkeys(rows[0], "")
+    rows += [{**blank, "id": str(never_labelled), "label": "a"}, {**blank, "id": "999", "label": "b"}]
+    with open(path, "w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+    annotator = FileAnnotator(path, CLASSES, poll_interval=0.01, max_poll_interval=0.01)
+    with caplog.at_level("WARNING"):
+        resumed, resumed_dm, _, _ = run_with_file(tmp_path, person, annotator, run_dir=run_dir, resume=True)
+
+    ignored = f"Ignoring 2 items of the annotator's store that this run did not request (for example [{never_labelled}, 999])"
+    assert ignored in caplog.text
+    assert comparable(resumed).equals(comparable(expected))
+    assert resumed_dm.given_labels.tolist() == expected_dm.given_labels.tolist()
+    assert never_labelled not in resumed_dm.labelled_ids.tolist()
+
+
 def test_resume_without_annotator_rejected(tmp_path):
     path = tmp_path / "to_label.csv"
     run_dir = tmp_path / "run"
