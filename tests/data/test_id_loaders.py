@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
+import torch
+from conftest import IdentityDataset
 from test_loaders import pool_rows
 
 from energizer import ActiveDataModule
@@ -66,3 +68,35 @@ def test_pool_loader_rejects_labelled_ids(make_identity_dataset):
 
     with pytest.raises(LabellingError, match=re.escape(message)):
         datamodule.pool_dataloader([3, 4])
+
+
+class BatchReadDataset(IdentityDataset):
+    """An :class:`IdentityDataset` that also reads whole batches, and records each batch it read."""
+
+    def __init__(self, length: int) -> None:
+        super().__init__(length)
+        self.batches: list[list[int]] = []
+
+    def __getitems__(self, indices: list[int]) -> list[tuple[torch.Tensor, int]]:
+        self.batches.append(list(indices))
+        return [self[index] for index in indices]
+
+
+def test_pool_loader_reads_batches_through_dataset():
+    dataset = BatchReadDataset(12)
+    datamodule = ActiveDataModule(dataset, initial_labels=[0, 5, 7], eval_batch_size=4)
+
+    ids, targets, _, sizes = pool_rows(datamodule.pool_dataloader())
+
+    assert ids == [1, 2, 3, 4, 6, 8, 9, 10, 11]
+    assert targets == ids
+    assert sizes == [4, 4, 1]
+    assert dataset.batches == [[1, 2, 3, 4], [6, 8, 9, 10], [11]]
+
+
+def test_pool_loader_same_with_and_without_batch_reads(make_identity_dataset):
+    options = {"initial_labels": [3, 4], "eval_batch_size": 3}
+    one_by_one = ActiveDataModule(make_identity_dataset(10), **options)
+    batched = ActiveDataModule(BatchReadDataset(10), **options)
+
+    assert pool_rows(batched.pool_dataloader([9, 1, 6, 2])) == pool_rows(one_by_one.pool_dataloader([9, 1, 6, 2]))

@@ -34,13 +34,12 @@ def entropy(logits: Tensor) -> Tensor:
             a row with every logit equal to -inf.
     """
     logits = check_logits(logits)
-    log_probs = _log_softmax(logits)
-    probs = log_probs.exp()
-    # A class with logit -inf has p = 0 and log p = -inf. Its term 0 * log 0 is 0 by
-    # continuity, but the product evaluates to NaN, so select 0 explicitly.
-    terms = torch.where(probs > 0, probs * log_probs, 0.0)
-    # Subtracting from 0.0 instead of negating returns +0.0, not -0.0, for certain items.
-    return 0.0 - terms.sum(dim=-1)
+    shifted, others, others_sum = _shifted_softmax_terms(logits)
+    # With Z = 1 + others_sum and p_c = e_c / Z, the entropy is log Z - sum_c e_c s_c / Z,
+    # where s_c = x_c - x_top <= 0 and the top class adds 0. A class with logit -inf
+    # has e_c = 0 and s_c = -inf, whose product is NaN, so select 0 explicitly.
+    weighted = torch.where(others > 0, others * shifted, 0.0).sum(dim=-1)
+    return torch.log1p(others_sum) - weighted / (1.0 + others_sum)
 
 
 def margin(logits: Tensor) -> Tensor:
@@ -61,13 +60,10 @@ def margin(logits: Tensor) -> Tensor:
             +inf, or has a row with every logit equal to -inf.
     """
     logits = check_logits(logits, min_classes=2)
-    top2 = _log_softmax(logits).topk(2, dim=-1).values
-    # Written as (1 - p1) + p2, with 1 - p1 = -expm1(log p1), so that confident items
-    # keep their precision instead of rounding 1 - p1 to 0.
-    scores = -torch.expm1(top2[:, 0]) + top2[:, 1].exp()
-    # When p1 and p2 differ by less than one unit in the last place, the sum can round
-    # above 1.
-    return scores.clamp(max=1.0)
+    _, others, others_sum = _shifted_softmax_terms(logits)
+    # 1 - p1 + p2 = (others_sum + e2) / (1 + others_sum), where e2 <= 1 is the largest
+    # other term: confident items keep their precision, and the score stays <= 1.
+    return (others_sum + others.amax(dim=-1)) / (1.0 + others_sum)
 
 
 def least_confidence(logits: Tensor) -> Tensor:
@@ -87,10 +83,27 @@ def least_confidence(logits: Tensor) -> Tensor:
             a row with every logit equal to -inf.
     """
     logits = check_logits(logits)
-    max_log_probs = _log_softmax(logits).amax(dim=-1)
-    # 1 - p = -expm1(log p) keeps precision when p is close to 1. Subtracting from 0.0
-    # instead of negating returns +0.0, not -0.0, for certain items.
-    return 0.0 - torch.expm1(max_log_probs)
+    _, _, others_sum = _shifted_softmax_terms(logits)
+    # 1 - p_top = others_sum / (1 + others_sum) keeps its precision when p_top is close to 1.
+    return others_sum / (1.0 + others_sum)
+
+
+def _shifted_softmax_terms(logits: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Split ``softmax(logits)`` into terms that stay accurate for a top class near certainty.
+
+    Returns:
+        ``shifted``, the logits minus each row's maximum (all <= 0); ``others``,
+        ``exp(shifted)`` with one top class per row set to 0; and ``others_sum``,
+        their sum per row, shape ``(N,)``. Then ``p_top = 1 / (1 + others_sum)``
+        and ``p_c = others_c / (1 + others_sum)`` for the other classes, and
+        ``1 - p_top`` is computed from ``others_sum`` without cancellation.
+        Every row must have a finite maximum, which ``check_logits`` ensures.
+    """
+    top_logits, top_index = logits.max(dim=-1, keepdim=True)
+    shifted = logits - top_logits
+    # Every shifted logit is <= 0, so exp cannot overflow.
+    others = shifted.exp().scatter(-1, top_index, 0.0)
+    return shifted, others, others.sum(dim=-1)
 
 
 def _log_softmax(logits: Tensor) -> Tensor:

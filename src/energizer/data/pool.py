@@ -44,6 +44,20 @@ class IndexedSubset(Dataset):
         dataset_id = int(self.ids[position])
         return dataset_id, self.dataset[dataset_id]
 
+    def __getitems__(self, positions: list[int]) -> list[tuple[int, Any]]:
+        """Return the pairs at ``positions``, in order, as a ``DataLoader`` fetches one batch.
+
+        The items come from the dataset's own ``__getitems__`` where it has one,
+        so a dataset that reads a batch at once keeps doing so.
+        """
+        dataset_ids = self.ids[positions].tolist()
+        fetch_batch = getattr(self.dataset, "__getitems__", None)
+        if fetch_batch is not None:
+            items = fetch_batch(dataset_ids)
+        else:
+            items = [self.dataset[dataset_id] for dataset_id in dataset_ids]
+        return list(zip(dataset_ids, items))
+
 
 class CollateWithIds:
     """Collate ``(dataset_id, item)`` pairs into a :class:`PoolBatch`.
