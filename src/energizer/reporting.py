@@ -77,7 +77,8 @@ def area_under_budget_curve(num_labelled: Sequence[float], values: Sequence[floa
         )
     if not (np.isfinite(counts).all() and np.isfinite(scores).all()):
         raise InvalidArgumentError(
-            "values", "finite numbers", scores.tolist(), "Drop the rounds whose metric is missing.",
+            "values", "finite numbers", scores.tolist(),
+            "Check the rounds for a missing or diverged metric, and leave those rounds out.",
         )
     order = np.argsort(counts)
     counts, scores = counts[order], scores[order]

@@ -307,3 +307,87 @@ def test_single_round_strategy_is_named_in_a_warning(tmp_path, caplog):
         assert main(["report", str(run_dir), "--no-plot"]) == 0
 
     assert "No seed of margin has two rounds or more" in caplog.text
+
+
+def test_joined_files_with_repeated_header_exit_two(tmp_path, capsys):
+    first = write_rounds(tmp_path / "a", {("random", 0): [0.5, 0.6, 0.7]}) / "rounds.csv"
+    second = write_rounds(tmp_path / "b", {("random", 1): [0.5, 0.7, 0.8]}) / "rounds.csv"
+    joined = tmp_path / "joined.csv"
+    joined.write_bytes(first.read_bytes() + second.read_bytes())
+
+    error = report_error([str(joined)], capsys)
+
+    assert f"line 5 of '{joined}' has 'seed' in column seed, where a finite number is expected" in error
+    assert "pass each file as its own RUN_DIR instead" in error
+
+
+@pytest.mark.parametrize("value", ["high", "inf"])
+def test_metric_that_is_not_a_finite_number_exits_two(value, tmp_path, capsys):
+    run_dir = write_rounds(tmp_path / "run", CURVES)
+    rounds = pd.read_csv(run_dir / "rounds.csv")
+    rounds["test_accuracy"] = rounds["test_accuracy"].astype(object)
+    rounds.loc[3, "test_accuracy"] = value
+    rounds.to_csv(run_dir / "rounds.csv", index=False)
+
+    error = report_error([str(run_dir)], capsys)
+
+    assert f"line 5 of '{run_dir / 'rounds.csv'}' has '{value}' in column test_accuracy" in error
+
+
+def test_row_without_metric_is_named_in_a_warning(tmp_path, caplog):
+    run_dir = write_rounds(tmp_path / "run", CURVES)
+    rounds = pd.read_csv(run_dir / "rounds.csv")
+    rounds.loc[4, "test_accuracy"] = None
+    rounds.to_csv(run_dir / "rounds.csv", index=False)
+
+    with caplog.at_level("WARNING"):
+        assert main(["report", str(run_dir), "--no-plot"]) == 0
+
+    assert "1 rows of" in caplog.text
+    assert "have no test_accuracy value (first at line 6); the summary leaves them out" in caplog.text
+
+
+@pytest.mark.parametrize("metric", ["test_loss", "val_error"])
+def test_lower_is_better_metric_exits_two(metric, tmp_path, capsys):
+    run_dir = write_rounds(tmp_path / "run", CURVES)
+
+    error = report_error([str(run_dir), "--metric", metric], capsys)
+
+    assert f"argument --metric: '{metric}' looks like a metric where lower is better" in error
+
+
+def test_reference_file_with_rounds_exits_two(tmp_path, capsys):
+    run_dir = write_rounds(tmp_path / "run", CURVES)
+
+    error = report_error([str(run_dir), "--reference-accuracy", str(run_dir / "rounds.csv")], capsys)
+
+    assert "has several rows per seed, like a rounds table" in error
+
+
+def test_reference_file_with_text_exits_two(tmp_path, capsys):
+    run_dir = write_rounds(tmp_path / "run", CURVES)
+    reference = tmp_path / "reference.csv"
+    pd.DataFrame({"seed": [0, 1], "test_accuracy": [0.9, "unknown"]}).to_csv(reference, index=False)
+
+    error = report_error([str(run_dir), "--reference-accuracy", str(reference)], capsys)
+
+    assert "has 'unknown' in column test_accuracy, where a finite number is expected" in error
+
+
+def test_small_reference_above_one_gets_no_percent_hint(tmp_path, capsys):
+    run_dir = write_rounds(tmp_path / "run", CURVES)
+
+    error = report_error([str(run_dir), "--reference-accuracy", "1.5"], capsys)
+
+    assert "1.5 is above 1" in error
+    assert "%" not in error.split("argument --reference-accuracy:")[1]
+
+
+def test_seeds_with_other_budgets_are_named_in_a_warning(tmp_path, caplog):
+    curves = {("random", 0): [0.5, 0.6, 0.7], ("random", 1): [0.5, 0.6]}
+    run_dir = write_rounds(tmp_path / "run", curves)
+
+    with caplog.at_level("WARNING"):
+        assert main(["report", str(run_dir), "--no-plot"]) == 0
+
+    assert "The seeds of random end at different labelled counts (seed 0 at 30, seed 1 at 20)" in caplog.text

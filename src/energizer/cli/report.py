@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 ROUNDS_FILE = "rounds.csv"
 SUMMARY_FILE = "summary.csv"
 PLOT_FILE = "learning_curves.png"
+# Words that mark a metric where lower is better, which the summary cannot rank.
+LOWER_IS_BETTER = ("loss", "error")
 
 
 def add_parser(commands: Any) -> None:
@@ -74,6 +76,11 @@ def add_parser(commands: Any) -> None:
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Summarise the runs that ``args`` names; return the exit status."""
+    if any(word in args.metric.lower() for word in LOWER_IS_BETTER):
+        parser.error(
+            f"argument --metric: {args.metric!r} looks like a metric where lower is better, while the AUBC "
+            "and the labels to target assume higher is better; pass an accuracy-like column such as test_accuracy"
+        )
     paths = [_rounds_path(path, parser) for path in args.runs]
     rounds = _read_rounds(paths, args.metric, parser)
     if args.strategies is not None:
@@ -103,6 +110,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             log.warning("Skipped %s: %s", PLOT_FILE, error)
     _warn_on_unequal_ranges(summary)
     _warn_on_missing_areas(summary)
+    _warn_on_unequal_seeds(rounds, args.metric)
     print(f"Wrote {' and '.join(map(str, written))}")
     return 0
 
@@ -161,10 +169,21 @@ def _read_rounds(paths: list[Path], metric: str, parser: argparse.ArgumentParser
                 f"argument RUN_DIR: {str(path)!r} has no column {', '.join(missing)} "
                 f"(it has {', '.join(map(str, frame.columns))}); {fix}"
             )
+        for column in (*REQUIRED_COLUMNS[1:], metric):
+            frame[column] = _numeric_column(frame, column, path, parser)
         if frame[metric].notna().sum() == 0:
             parser.error(
                 f"argument RUN_DIR: {str(path)!r} has no row with a {metric} value; "
                 "run at least one round with a test set"
+            )
+        missing_metric = frame[metric].isna()
+        if missing_metric.any():
+            log.warning(
+                "%d rows of %s have no %s value (first at line %d); the summary leaves them out",
+                int(missing_metric.sum()),
+                path,
+                metric,
+                int(missing_metric.to_numpy().nonzero()[0][0]) + 2,
             )
         incomplete = frame[list(REQUIRED_COLUMNS)].isna().any(axis=1)
         if incomplete.any():
@@ -216,11 +235,34 @@ def _reference(args: argparse.Namespace, rounds: pd.DataFrame, parser: argparse.
         parser.error(f"argument --reference-accuracy: expected a finite number > 0, received {text!r}")
     values = rounds[args.metric].dropna()
     if value > 1 and values.between(0, 1).all():
+        hint = f", e.g. {value / 100:g} for {value:g}%" if 10 <= value <= 100 else ""
         parser.error(
             f"argument --reference-accuracy: {value:g} is above 1 while every {args.metric} value of the runs "
-            f"lies in [0, 1]; pass the reference on the same scale, e.g. {value / 100:g} for {value:g}%"
+            f"lies in [0, 1]; pass the reference on the same scale, as a fraction{hint}"
         )
     return value
+
+
+def _numeric_column(frame: pd.DataFrame, column: str, path: Path, parser: argparse.ArgumentParser) -> pd.Series:
+    """Return ``frame[column]`` as numbers, rejecting text and infinite values with their line."""
+    values = pd.to_numeric(frame[column], errors="coerce")
+    bad = (values.isna() & frame[column].notna()) | values.isin([math.inf, -math.inf])
+    if bad.any():
+        row = int(bad.to_numpy().nonzero()[0][0])
+        value = frame[column].iloc[row]
+        if isinstance(value, str):
+            fix = (
+                "a header repeated inside the file, as joining two rounds.csv files with cat leaves it, "
+                "does this: pass each file as its own RUN_DIR instead"
+            )
+        else:
+            fix = "fix or delete that line"
+        # Line numbers count the header as line 1.
+        parser.error(
+            f"argument RUN_DIR: line {row + 2} of {str(path)!r} has {str(value)!r} in column {column}, "
+            f"where a finite number is expected; {fix}"
+        )
+    return values
 
 
 def _check_last_line(path: Path, parser: argparse.ArgumentParser) -> None:
@@ -254,7 +296,19 @@ def _reference_from_file(path: Path, metric: str, parser: argparse.ArgumentParse
             f"argument --reference-accuracy: {str(path)!r} has no {metric} values; "
             f"write one row per seed with a {metric} column"
         )
-    return float(frame[metric].dropna().mean())
+    if "round" in frame.columns or ("seed" in frame.columns and frame["seed"].duplicated().any()):
+        parser.error(
+            f"argument --reference-accuracy: {str(path)!r} has several rows per seed, like a rounds table; "
+            f"pass a file with one row per seed and the {metric} of training on the whole pool"
+        )
+    values = pd.to_numeric(frame[metric], errors="coerce")
+    bad = (values.isna() & frame[metric].notna()) | values.isin([math.inf, -math.inf])
+    if bad.any():
+        parser.error(
+            f"argument --reference-accuracy: {str(path)!r} has {frame[metric][bad].iloc[0]!r} in column "
+            f"{metric}, where a finite number is expected; fix that row"
+        )
+    return float(values.dropna().mean())
 
 
 def _write_summary(summary: pd.DataFrame, path: Path) -> None:
@@ -271,6 +325,20 @@ def _warn_on_unequal_ranges(summary: pd.DataFrame) -> None:
             "The strategies' curves cover different labelled ranges, so their AUBCs are not comparable: %s",
             ", ".join(f"{row.strategy} {row.first_labelled}-{row.last_labelled}" for row in summary.itertuples()),
         )
+
+
+def _warn_on_unequal_seeds(rounds: pd.DataFrame, metric: str) -> None:
+    last = rounds.dropna(subset=[metric]).groupby(["strategy", "seed"], sort=False)["num_labelled"].max()
+    for strategy, ends in last.groupby(level="strategy", sort=False):
+        if ends.nunique() > 1:
+            endings = ", ".join(f"seed {seed} at {int(count)}" for (_, seed), count in ends.items())
+            log.warning(
+                "The seeds of %s end at different labelled counts (%s), so its AUBC and final %s mix "
+                "different budgets; finish the shorter runs (energizer simulate --resume) or leave them out",
+                strategy,
+                endings,
+                metric,
+            )
 
 
 def _warn_on_missing_areas(summary: pd.DataFrame) -> None:
