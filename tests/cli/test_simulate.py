@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -14,6 +15,8 @@ import pandas as pd
 import pytest
 
 import energizer
+import energizer.plotting
+from energizer.cli import simulate
 from energizer.cli.main import main
 
 SMALL_RUN = [
@@ -49,6 +52,17 @@ def test_rounds_csv_rows(small_run):
     assert rounds["strategy"].tolist() == ["entropy"] * 3 + ["random"] * 3
     assert rounds["num_labelled"].tolist() == [10, 20, 30] * 2
     assert rounds["test_accuracy"].between(0, 1).all()
+
+
+def test_readme_lists_rounds_columns(small_run):
+    _, output_dir = small_run
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    columns = list(pd.read_csv(output_dir / "rounds.csv").columns)
+    pattern = r"`rounds\.csv` has one row per strategy, seed and round, with\s+the columns (.*?)\."
+    sentence = re.search(pattern, readme, re.S)
+
+    assert sentence is not None
+    assert re.findall(r"`(\w+)`", sentence.group(1)) == columns
 
 
 def test_learning_curve_is_png(small_run):
@@ -319,3 +333,118 @@ def test_invalid_seeds_exit_two(arguments, message, tmp_path, capsys):
 
     assert raised.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def copy_of(output_dir: Path, tmp_path: Path) -> Path:
+    """Return a copy of a finished run's folder, for a test that changes it."""
+    copy = tmp_path / "copy"
+    shutil.copytree(output_dir, copy)
+    return copy
+
+
+def test_resume_keeps_rows_of_other_strategies(small_run, tmp_path, monkeypatch):
+    _, output_dir = small_run
+    copy = copy_of(output_dir, tmp_path)
+    before = pd.read_csv(copy / "rounds.csv")
+    plotted = []
+    monkeypatch.setattr(
+        energizer.plotting, "plot_learning_curves", lambda frame, path: plotted.append(frame)
+    )
+    arguments = [*SMALL_RUN, "--strategy", "margin", "--output-dir", str(copy), "--quiet"]
+
+    status = main([*arguments, "--resume"])
+
+    after = pd.read_csv(copy / "rounds.csv")
+    assert status == 0
+    assert after["strategy"].tolist() == ["entropy"] * 3 + ["random"] * 3 + ["margin"] * 3
+    pd.testing.assert_frame_equal(after.iloc[:6], before)
+    assert list(plotted[0]["strategy"].unique()) == ["entropy", "random", "margin"]
+
+
+def test_resume_of_one_seed_keeps_others(seeds_run, tmp_path):
+    _, output_dir = seeds_run
+    copy = copy_of(output_dir, tmp_path)
+    before = pd.read_csv(copy / "rounds.csv")
+
+    arguments = [*SMALL_RUN[:-2], "--strategy", "random", "--seed", "1", "--quiet"]
+
+    status = main([*arguments, "--output-dir", str(copy), "--resume"])
+
+    assert status == 0
+    pd.testing.assert_frame_equal(pd.read_csv(copy / "rounds.csv"), before)
+
+
+class StopBeforeTraining(Exception):
+    pass
+
+
+def saved_results(output_dir: Path) -> dict[str, bool]:
+    names = ("rounds.csv", "learning_curve.png", "runs")
+    return {name: (output_dir / name).exists() for name in names}
+
+
+def test_overwrite_deletes_results_before_training(small_run, tmp_path, monkeypatch):
+    _, output_dir = small_run
+    copy = copy_of(output_dir, tmp_path)
+    found = []
+
+    def stop(*args, **kwargs):
+        found.append(saved_results(copy))
+        raise StopBeforeTraining
+
+    monkeypatch.setattr(simulate, "_run_strategy", stop)
+
+    with pytest.raises(StopBeforeTraining):
+        main([*SMALL_RUN, "--output-dir", str(copy), "--quiet", "--overwrite"])
+
+    assert found == [{"rounds.csv": False, "learning_curve.png": False, "runs": False}]
+
+
+def test_rejected_overwrite_deletes_nothing(small_run, tmp_path, capsys):
+    _, output_dir = small_run
+    copy = copy_of(output_dir, tmp_path)
+
+    with pytest.raises(SystemExit):
+        main([*SMALL_RUN, "--initial-labels", "5000", "--output-dir", str(copy), "--overwrite"])
+
+    assert "leaves no pool" in capsys.readouterr().err
+    assert saved_results(copy) == {"rounds.csv": True, "learning_curve.png": True, "runs": True}
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "reason"),
+    [
+        ("options.json", "{", "Expecting property name enclosed in double quotes"),
+        ("options.json", "[1, 2]", "expected a JSON object of options, received an array"),
+        ("options.json", "null", "expected a JSON object of options, received null"),
+        (
+            "rounds.csv",
+            "round,num_labelled\n0,10\n",
+            "expected the columns strategy and seed, received round, num_labelled",
+        ),
+        ("rounds.csv", "strategy,seed,round\nrandom,,0\n", "expected whole-number seeds, received nan"),
+        ("rounds.csv", "", "No columns to parse from file"),
+    ],
+)
+def test_resume_with_unreadable_file_fails(name, text, reason, small_run, tmp_path, capsys):
+    _, output_dir = small_run
+    copy = copy_of(output_dir, tmp_path)
+    (copy / name).write_text(text)
+
+    with pytest.raises(SystemExit) as raised:
+        main([*SMALL_RUN, "--output-dir", str(copy), "--quiet", "--resume"])
+
+    error = capsys.readouterr().err
+    assert raised.value.code == 2
+    assert f"argument --resume: cannot read {str(copy / name)!r}: {reason}" in error
+    assert "; restore it from a copy, or choose another --output-dir" in error
+
+
+def test_resume_compares_eval_batch_size(small_run, capsys):
+    _, output_dir = small_run
+
+    with pytest.raises(SystemExit) as raised:
+        main([*SMALL_RUN, "--eval-batch-size", "64", "--output-dir", str(output_dir), "--resume"])
+
+    assert raised.value.code == 2
+    assert "(--eval-batch-size saved 256, now 64)" in capsys.readouterr().err

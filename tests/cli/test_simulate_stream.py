@@ -77,6 +77,24 @@ def test_stream_mode_rows_have_pool_columns(stream_run):
             ["--strategy", "fixed-uncertainty", "--threshold", "-0.1"],
             "so fixed-uncertainty would always ask for a label",
         ),
+        (
+            ["--strategy", "fixed-uncertainty", "--dataset", "breast-cancer"],
+            "argument --threshold: 0.5 (the default) is outside [0, 0.5), the range where "
+            "least-confidence scores over 2 classes can exceed it, so fixed-uncertainty would "
+            "never ask for a label; pass a --threshold in that range, such as 0.25",
+        ),
+        (
+            ["--strategy", "fixed-uncertainty", "--threshold", "nan"],
+            "argument --threshold: expected a finite number, received 'nan'",
+        ),
+        (
+            ["--strategy", "fixed-uncertainty", "--threshold=-inf"],
+            "argument --threshold: expected a finite number, received '-inf'",
+        ),
+        (
+            ["--strategy", "fixed-uncertainty", "--threshold", "high"],
+            "argument --threshold: expected a number, received 'high'",
+        ),
         (["--window", "200"], "argument --window: only --budget-manager estimated reads it"),
         (
             ["--budget-manager", "estimated", "--window", "5"],
@@ -115,3 +133,13 @@ def test_stream_mode_accepts_a_repeated_default(tmp_path):
     arguments = ["--strategy", "random", "--query-size", "20", "--max-items", "64", "--output-dir", str(tmp_path)]
 
     assert main([*STREAM_RUN, *arguments]) == 0
+
+
+def test_stream_summary_counts_items_seen(tmp_path, capsys):
+    arguments = [*STREAM_RUN[:-1], "--strategy", "random", "--max-items", "5"]
+
+    assert main([*arguments, "--output-dir", str(tmp_path)]) == 0
+
+    output = capsys.readouterr().out
+    assert "random: Stopped after max_items=5 items: 0 of 5 items labelled" in output
+    assert "of 0 items" not in output

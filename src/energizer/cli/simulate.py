@@ -51,7 +51,9 @@ DEFAULT_POOL_STRATEGIES = "random,entropy,margin,least-confidence"
 RUNS = "runs"
 # File of --output-dir with the options of the first run, which --resume must repeat.
 OPTIONS_FILE = "options.json"
-# Options that --resume may change: which runs to add, where output goes and how fast it runs.
+# Options that --resume may change: which runs to add, where output goes, what is printed, and
+# the speed options --num-threads and --num-workers. --eval-batch-size is compared, because the
+# batch size of pool scoring can change the scores in their last bits.
 UNCOMPARED_OPTIONS = {
     "strategy", "seed", "seeds", "output_dir", "overwrite", "resume", "quiet", "num_threads", "num_workers",
     "run", "command_parser", "command",
@@ -213,6 +215,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.resume:
         _check_resumed_options(args, output_dir, parser)
     seeds = args.seeds if args.seeds is not None else [0 if args.seed is None else args.seed]
+    runs = [(name, seed) for seed in seeds for name in names]
+    saved_rows = _read_saved_rows(output_dir, parser) if args.resume else []
     _quiet_lightning()
     torch.set_num_threads(args.num_threads)
     _check_accelerator(args.accelerator, parser)
@@ -239,13 +243,17 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             "pass a smaller --query-size or fewer --initial-labels"
         )
     try:
-        if args.overwrite and (output_dir / RUNS).is_dir():
-            shutil.rmtree(output_dir / RUNS)
+        if args.overwrite:
+            _delete_results(output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         parser.error(f"argument --output-dir: cannot create {str(output_dir)!r}: {error.strerror}")
     _write_options(args, output_dir)
-    rows: list[dict[str, Any]] = []
+    # --resume keeps the rows of the saved runs that this command does not run.
+    rows = [row for row in saved_rows if _run_key(row) not in runs]
+    # Saved runs keep their place in rounds.csv, and new runs follow in command order.
+    keys = dict.fromkeys([*map(_run_key, saved_rows), *runs])
+    run_order = {key: position for position, key in enumerate(keys)}
     progress = tqdm(
         # A stream run's number of models depends on when its labels arrive.
         total=None if stream_mode else len(seeds) * len(names) * args.rounds,
@@ -255,8 +263,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         dynamic_ncols=True,
     )
     _echo(args, _header())
-    runs = [(seed, name) for seed in seeds for name in names]
-    for position, (seed, name) in enumerate(runs):
+    for position, (name, seed) in enumerate(runs):
         progress.set_description(name if len(seeds) == 1 else f"{name} seed {seed}")
         run_one = _run_stream_strategy if stream_mode else _run_strategy
         results = run_one(name, seed, data_by_seed[seed], args, rows, output_dir, progress)
@@ -267,6 +274,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             progress.update((position + 1) * args.rounds - progress.n)
     progress.close()
 
+    rows.sort(key=lambda row: run_order[_run_key(row)])
     frame = _write_rounds(rows, output_dir)
     try:
         from energizer.plotting import plot_learning_curves
@@ -301,7 +309,10 @@ def _check_resumed_options(args: argparse.Namespace, output_dir: Path, parser: a
     try:
         saved = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        parser.error(f"argument --resume: cannot read {str(path)!r}: {error}; restore it or delete it")
+        parser.error(_unreadable_message(path, str(error)))
+    if not isinstance(saved, dict):
+        reason = f"expected a JSON object of options, received {_json_kind(saved)}"
+        parser.error(_unreadable_message(path, reason))
     now = _compared_options(args)
     changed = [
         f"--{key.replace('_', '-')} saved {saved.get(key)!r}, now {now.get(key)!r}"
@@ -313,6 +324,53 @@ def _check_resumed_options(args: argparse.Namespace, output_dir: Path, parser: a
             f"argument --resume: {str(output_dir)!r} was run with other options ({'; '.join(changed)}); "
             "pass the saved options, or choose another --output-dir"
         )
+
+
+def _unreadable_message(path: Path, reason: str) -> str:
+    # Deleting the file is no fix: without it, --resume would skip the comparison of options.
+    return (
+        f"argument --resume: cannot read {str(path)!r}: {reason}; restore it from a copy, "
+        "or choose another --output-dir"
+    )
+
+
+def _json_kind(value: Any) -> str:
+    kinds = {
+        list: "an array", str: "a string", bool: "a boolean", int: "a number", float: "a number"
+    }
+    return "null" if value is None else kinds.get(type(value), type(value).__name__)
+
+
+def _read_saved_rows(output_dir: Path, parser: argparse.ArgumentParser) -> list[dict[str, Any]]:
+    """Return the rows of the saved ``rounds.csv``, or an empty list when the folder has none."""
+    path = output_dir / "rounds.csv"
+    if not path.is_file():
+        return []
+    try:
+        # Ids stay text, so that a column of single ids and empty cells never turns into floats.
+        frame = pd.read_csv(path, dtype={"strategy": str, "queried_ids": str})
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        parser.error(_unreadable_message(path, str(error)))
+    if not {"strategy", "seed"} <= set(frame.columns):
+        received = ", ".join(map(str, frame.columns))
+        reason = f"expected the columns strategy and seed, received {received}"
+        parser.error(_unreadable_message(path, reason))
+    if not pd.api.types.is_integer_dtype(frame["seed"]):
+        reason = f"expected whole-number seeds, received {', '.join(map(str, frame['seed'].unique()[:5]))}"
+        parser.error(_unreadable_message(path, reason))
+    return frame.to_dict("records")
+
+
+def _run_key(row: dict[str, Any]) -> tuple[str, int]:
+    return str(row["strategy"]), int(row["seed"])
+
+
+def _delete_results(output_dir: Path) -> None:
+    """Delete the results of an earlier run, so that none of them sits next to the new options."""
+    if (output_dir / RUNS).is_dir():
+        shutil.rmtree(output_dir / RUNS)
+    for name in ("rounds.csv", "learning_curve.png"):
+        (output_dir / name).unlink(missing_ok=True)
 
 
 def _run_strategy(
@@ -400,14 +458,9 @@ def _run_stream_strategy(
         progress.update(1)
         _echo(args, _table_row(row), progress)
 
-    results = run_stream_strategy(name, data, args, seed, trainer_kwargs, record)
-    last = results.rounds[-1]
-    _echo(
-        args,
-        f"{name}: labelled {last.num_labelled} of {last.num_seen} items seen "
-        f"({last.num_labelled / max(last.num_seen, 1):.3f}, budget {args.budget})",
-    )
-    return results
+    # The caller prints results.stop_message, which contains the totals of items seen and
+    # labelled. The last row's num_seen counts only the items seen before its model was trained.
+    return run_stream_strategy(name, data, args, seed, trainer_kwargs, record)
 
 
 def _row(name: str, seed: int, result: RoundResult) -> dict[str, Any]:

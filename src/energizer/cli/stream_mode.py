@@ -80,7 +80,10 @@ def add_stream_arguments(parser: argparse.ArgumentParser, fraction: Any, positiv
         help="uncertainty score of the uncertainty strategies (default: least-confidence)",
     )
     group.add_argument(
-        "--threshold", type=float, default=0.5, help="score above which fixed-uncertainty asks for a label (default: 0.5)"
+        "--threshold",
+        type=_finite_float,
+        default=0.5,
+        help="score above which fixed-uncertainty asks for a label (default: 0.5)",
     )
     group.add_argument(
         "--step", type=fraction, default=0.01, help="threshold step of variable-uncertainty and split (default: 0.01)"
@@ -155,10 +158,13 @@ def check_stream_options(
     if "fixed-uncertainty" in names:
         highest = {"least-confidence": 1 - 1 / num_classes, "margin": 1.0, "entropy": math.log(num_classes)}[args.score]
         if not 0 <= args.threshold < highest:
+            default = " (the default)" if args.threshold == parser.get_default("threshold") else ""
+            never = args.threshold >= highest
             parser.error(
-                f"argument --threshold: {args.threshold:g} is outside [0, {highest:.4g}), the range where "
-                f"{args.score} scores over {num_classes} classes can exceed it, so fixed-uncertainty would "
-                f"{'never' if args.threshold >= highest else 'always'} ask for a label; pass a threshold in that range"
+                f"argument --threshold: {args.threshold:g}{default} is outside [0, {highest:.4g}), "
+                f"the range where {args.score} scores over {num_classes} classes can exceed it, "
+                f"so fixed-uncertainty would {'never' if never else 'always'} ask for a label; "
+                f"pass a --threshold in that range, such as {highest / 2:.3g}"
             )
     if args.window is not None:
         if args.budget_manager != "estimated":
@@ -172,6 +178,16 @@ def check_stream_options(
                 f"(window x budget < 1); pass --window {math.ceil(10 / args.budget)} or more, or drop it "
                 f"for the default max(100, 10/budget)"
             )
+
+
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, received {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, received {text!r}")
+    return value
 
 
 def _flag(dest: str) -> str:
