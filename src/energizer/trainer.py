@@ -28,7 +28,7 @@ from energizer.loop.checks import (
     check_strategy_and_data,
 )
 from energizer.loop.criteria import label_budget, run_criteria
-from energizer.loop.label_checks import check_data_fits_model
+from energizer.loop.label_checks import check_annotator_classes, check_class_indices, check_data_fits_model
 from energizer.loop.ranks import Ranks
 from energizer.loop.run_config import config_differences, run_config
 from energizer.loop.run_dir import RunDirectory, check_run_options
@@ -164,8 +164,12 @@ class Trainer(pl.Trainer):
                 ``run_dir`` that holds a run (without ``resume``), or one that
                 is missing, empty, damaged or saved with another
                 configuration (with ``resume``), an ``annotator`` that is not
-                an :class:`~energizer.annotators.Annotator`, or an annotator
-                in a run on more than one process.
+                an :class:`~energizer.annotators.Annotator`, an annotator
+                in a run on more than one process, or one whose number of
+                classes differs from the model's number of outputs. Also
+                when a collected label is outside the model's classes: the
+                run raises before it saves any label of that collect, so a
+                resume collects them again once the label is corrected.
         """
         check_annotator(annotator, annotation_timeout, self.world_size)
         query_size = check_count("query_size", query_size)
@@ -206,15 +210,26 @@ class Trainer(pl.Trainer):
                     "Pass the same annotator as the saved run, built on the same file or project.",
                 )
             check_start(datamodule, max_budget)
-            check_data_fits_model(strategy, datamodule)
+            num_classes = check_data_fits_model(
+                strategy, datamodule, given_labels_fix=_saved_labels_fix(directory)
+            )
             if annotator is not None:
+                check_annotator_classes(annotator, num_classes)
                 progress.uses_annotator = True
                 annotator.mark_labelled(datamodule.labelled_ids)
                 annotator.request(progress.pending_ids)
                 self._cancel_unsaved_requests(annotator, progress.pending_ids)
                 if progress.awaiting_labels:
                     self._collect_labels(
-                        annotator, annotation_timeout, directory, progress, strategy, datamodule, reinit_model, criteria
+                        annotator,
+                        annotation_timeout,
+                        num_classes,
+                        directory,
+                        progress,
+                        strategy,
+                        datamodule,
+                        reinit_model,
+                        criteria,
                     )
                     # The interrupted process stopped while it waited, before it reported the round.
                     self._log_round(results.rounds[-1])
@@ -228,7 +243,9 @@ class Trainer(pl.Trainer):
             check_start(datamodule, max_budget)
             budget_left = None if budget is None else budget - datamodule.num_labelled
             check_query_fits_pool(query_size, datamodule.num_unlabelled, budget_left)
-            check_data_fits_model(strategy, datamodule)
+            num_classes = check_data_fits_model(strategy, datamodule)
+            if annotator is not None:
+                check_annotator_classes(annotator, num_classes)
             for criterion in criteria:
                 criterion.reset()
             initial_weights = copy.deepcopy(model.state_dict()) if reinit_model else None
@@ -329,7 +346,15 @@ class Trainer(pl.Trainer):
                 predictions = self._predicted_classes(runner, strategy, datamodule, queried)
                 annotator.request(queried, predictions=predictions, scores=queried_scores)
                 self._collect_labels(
-                    annotator, annotation_timeout, directory, progress, strategy, datamodule, reinit_model, criteria
+                    annotator,
+                    annotation_timeout,
+                    num_classes,
+                    directory,
+                    progress,
+                    strategy,
+                    datamodule,
+                    reinit_model,
+                    criteria,
                 )
             self._log_round(record)
             if on_round_end is not None:
@@ -456,6 +481,7 @@ class Trainer(pl.Trainer):
         self,
         annotator: Annotator,
         timeout: float | None,
+        num_classes: int | None,
         directory: RunDirectory | None,
         progress: _Progress,
         strategy: QueryStrategy,
@@ -466,12 +492,20 @@ class Trainer(pl.Trainer):
         """Wait for labels, save them with the run, then label them in round ``progress.round_index``.
 
         Skipped ids return to the pool, and ids without an outcome stay
-        pending for a later round's collect.
+        pending for a later round's collect. A label outside the model's
+        ``num_classes`` classes raises before anything is saved, so every
+        label of this collect stays in the annotator's store for a resume.
         """
+        # A Label Studio annotator without class names learns them when it first connects.
+        check_annotator_classes(annotator, num_classes)
         started = time.perf_counter()
         received = annotator.collect(timeout=timeout)
         waited = time.perf_counter() - started
         ids, classes = received.ids, received.classes
+        if num_classes is not None:
+            check_class_indices(
+                ids, classes, num_classes, argument="annotator", fix=_collected_labels_fix(directory)
+            )
         progress.pending_ids = np.asarray(annotator.pending_ids, dtype=np.int64)
         progress.awaiting_labels = False
         log.info(
@@ -683,6 +717,31 @@ class _Progress:
     uses_annotator: bool = False
     pending_ids: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     awaiting_labels: bool = False
+
+
+def _collected_labels_fix(directory: RunDirectory | None) -> str:
+    """Return the advice of the error on a collected label outside the model's classes."""
+    if directory is None:
+        then = "then start the run again, with a run_dir so that it can resume after such an error."
+    else:
+        then = (
+            f"then resume the run with resume=True and run_dir={str(directory.path)!r}. No label of "
+            "this collect was saved, so the resumed run collects them all again."
+        )
+    return (
+        "Correct these labels in the labelling file or Label Studio project, or mark those items "
+        f"as skipped, {then}"
+    )
+
+
+def _saved_labels_fix(directory: RunDirectory) -> str:
+    """Return the advice of the error on a saved given label outside the model's classes."""
+    return (
+        f"The run saved these labels in {str(directory.labels_path())!r} before they were checked "
+        "against the model. Correct them in its given_labels array (numpy.load the file, change "
+        "the values, then numpy.savez every array back under its name) and resume, or start a new "
+        "run in another folder."
+    )
 
 
 def _scalars(metrics: Mapping[str, Any]) -> dict[str, float]:

@@ -115,6 +115,15 @@ class Annotator(ABC):
         self._labelled: set[int] = set()
 
     @property
+    def num_classes(self) -> int | None:
+        """Number of classes that the returned labels index, or ``None`` while it is unknown.
+
+        The loop compares it with the model's number of outputs before any
+        training. Subclasses with class names or a class count override it.
+        """
+        return None
+
+    @property
     def pending_ids(self) -> np.ndarray:
         """Requested ids whose outcome has not come back, sorted, int64."""
         return np.array(sorted(self._pending), dtype=np.int64)

@@ -97,7 +97,7 @@ class FileAnnotator(Annotator):
         self.path = Path(path)
         self.class_names = check_class_names(class_names)
         self.file_format: FileFormat = _check_format(format, self.path)
-        self.num_classes = _check_num_classes(num_classes, self.class_names)
+        self._num_classes = _check_num_classes(num_classes, self.class_names)
         self.skip_label = _check_skip_label(skip_label, self.class_names)
         self._name_to_class = {name: index for index, name in enumerate(self.class_names or ())}
         self._requested: set[int] = set()
@@ -116,6 +116,11 @@ class FileAnnotator(Annotator):
             f"FileAnnotator(path={str(self.path)!r}, format={self.file_format!r}, "
             f"pending={len(self._pending)})"
         )
+
+    @property
+    def num_classes(self) -> int | None:
+        """Number of classes: ``len(class_names)``, the ``num_classes`` argument, or ``None`` without either."""
+        return self._num_classes
 
     def _send(
         self, ids: np.ndarray, predictions: np.ndarray | None, scores: np.ndarray | None

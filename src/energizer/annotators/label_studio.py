@@ -166,6 +166,11 @@ class LabelStudioAnnotator(Annotator):
             f"project_id={self.project_id}, pending={len(self._pending)})"
         )
 
+    @property
+    def num_classes(self) -> int | None:
+        """Number of class names, or ``None`` without ``class_names`` until :meth:`connect` reads the project's."""
+        return None if self.class_names is None else len(self.class_names)
+
     def connect(self) -> None:
         """Find or create the project and adopt its tasks; later calls do nothing.
 

@@ -3,7 +3,9 @@
 Without them, a label outside ``0..C-1`` fails inside the model's loss
 (``cross_entropy`` raises ``IndexError``) once Lightning has started the
 fit. A batch layout that the model cannot take fails only when the pool is
-scored, after a whole round of training.
+scored, after a whole round of training. Labels from people are checked
+against the same ``C``: the annotator's class count before any training,
+and each collected label before it is saved.
 """
 
 from __future__ import annotations
@@ -20,13 +22,21 @@ from lightning.pytorch.utilities import move_data_to_device
 from torch import Tensor, nn
 from torch.utils.data import Dataset, TensorDataset
 
+from energizer.annotators.base import Annotator
 from energizer.data.datamodule import ActiveDataModule
+from energizer.data.given_labels import NO_LABEL
 from energizer.data.pool import CollateWithIds, PoolBatch
 from energizer.data.targets import target_of_item
 from energizer.errors import InvalidArgumentError
 from energizer.query_strategies.base import ModelOutput, PredictPass, QueryStrategy
 
-__all__ = ["check_data_fits_model", "check_labels_in_range", "count_classes"]
+__all__ = [
+    "check_annotator_classes",
+    "check_class_indices",
+    "check_data_fits_model",
+    "check_labels_in_range",
+    "count_classes",
+]
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +48,23 @@ _PROBE_ITEMS = 4
 _MAX_IDS_SHOWN = 10
 
 
-def check_data_fits_model(strategy: QueryStrategy, datamodule: ActiveDataModule) -> int | None:
+def check_data_fits_model(
+    strategy: QueryStrategy, datamodule: ActiveDataModule, *, given_labels_fix: str | None = None
+) -> int | None:
     """Run the model on a few items and check every labelled item's label, before any training.
 
     Combines :func:`count_classes` and :func:`check_labels_in_range` over
-    all labelled items, validation hold-out included. It reads each
-    labelled item of ``train_dataset`` once, or one tensor of a
-    ``TensorDataset``.
+    all labelled items, validation hold-out included. An item with a label
+    given through ``ActiveDataModule.label(..., labels=...)`` is checked by
+    that label, because it replaces the dataset's target in training. The
+    check reads each other labelled item of ``train_dataset`` once, or one
+    tensor of a ``TensorDataset``.
+
+    Args:
+        strategy: The query strategy wrapping the model.
+        datamodule: The data module with the labelled items.
+        given_labels_fix: The last sentence of the error on a given label
+            outside ``0..C-1``: what to do. ``None`` names ``ActiveDataModule.label``.
 
     Returns:
         The number of classes ``C`` that the model returns logits for, or
@@ -57,9 +77,76 @@ def check_data_fits_model(strategy: QueryStrategy, datamodule: ActiveDataModule)
             that are not ``(B, C)`` logits, or NaN or ``+inf`` ones.
     """
     num_classes = count_classes(strategy, datamodule)
-    if num_classes is not None:
-        check_labels_in_range(datamodule, datamodule.labelled_ids, num_classes)
+    if num_classes is None:
+        return None
+    labelled_ids = datamodule.labelled_ids
+    given = datamodule.given_labels[labelled_ids]
+    has_given = given != NO_LABEL
+    if given_labels_fix is None:
+        given_labels_fix = (
+            f"Pass class indices from 0 to {num_classes - 1} to ActiveDataModule.label, or build "
+            "the model with one output per class."
+        )
+    check_class_indices(
+        labelled_ids[has_given], given[has_given], num_classes, argument="given_labels", fix=given_labels_fix
+    )
+    check_labels_in_range(datamodule, labelled_ids[~has_given], num_classes)
     return num_classes
+
+
+def check_annotator_classes(annotator: Annotator, num_classes: int | None) -> None:
+    """Raise when the annotator's number of classes differs from the model's number of outputs.
+
+    Nothing is checked while either number is unknown (``None``).
+
+    Raises:
+        InvalidArgumentError: When ``annotator.num_classes`` is not ``num_classes``.
+    """
+    if num_classes is None or annotator.num_classes is None or annotator.num_classes == num_classes:
+        return
+    raise InvalidArgumentError(
+        "annotator",
+        f"an annotator with {num_classes} classes, because the model returns {num_classes} logits per item",
+        f"{annotator!r} with {annotator.num_classes} classes",
+        f"Give the annotator one class name per model output ({num_classes} names, in the order of "
+        f"the model's outputs), or build the model with {annotator.num_classes} outputs.",
+    )
+
+
+def check_class_indices(
+    ids: np.ndarray, labels: np.ndarray, num_classes: int, *, argument: str, fix: str
+) -> None:
+    """Raise when a label in ``labels`` is outside ``0..num_classes - 1``.
+
+    Args:
+        ids: Dataset ids, shape ``(n,)``.
+        labels: The class index of each id, shape ``(n,)``.
+        num_classes: Number of classes ``C`` that the model outputs.
+        argument: The name that the error gives the labels.
+        fix: The last sentence of the error: what the user should do.
+
+    Raises:
+        InvalidArgumentError: Naming up to ten offending dataset ids with
+            their labels, and how many there are.
+    """
+    ids = np.asarray(ids, dtype=np.int64)
+    labels = np.asarray(labels, dtype=np.int64)
+    outside = (labels < 0) | (labels >= num_classes)
+    if not outside.any():
+        return
+    bad_ids, bad_labels = ids[outside], labels[outside]
+    shown = ", ".join(
+        f"label {label} at dataset id {dataset_id}"
+        for dataset_id, label in zip(bad_ids[:_MAX_IDS_SHOWN].tolist(), bad_labels[:_MAX_IDS_SHOWN].tolist())
+    )
+    if bad_ids.size > _MAX_IDS_SHOWN:
+        shown += f" and {bad_ids.size - _MAX_IDS_SHOWN} more"
+    raise InvalidArgumentError(
+        argument,
+        f"class indices from 0 to {num_classes - 1}, because the model returns {num_classes} logits per item",
+        f"{bad_ids.size} of {ids.size} labels outside that range: {shown}",
+        fix,
+    )
 
 
 def count_classes(strategy: QueryStrategy, datamodule: ActiveDataModule) -> int | None:

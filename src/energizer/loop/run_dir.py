@@ -185,6 +185,14 @@ class RunDirectory:
         initial = self._read_weights(INITIAL_WEIGHTS) if (self.path / INITIAL_WEIGHTS).is_file() else None
         return SavedRun(config, state, label_rounds, validation_ids, weights, initial, given_labels)
 
+    def labels_path(self) -> Path:
+        """Return the path of the labels file that ``state.json`` names: the last complete step's.
+
+        Raises:
+            InvalidArgumentError: When ``state.json`` is damaged or names a missing file.
+        """
+        return self._member(self._read_json(STATE).get("labels_file"))
+
     # ---------------------------------------------------------------- helpers
 
     def _member(self, name: Any) -> Path:
