@@ -28,6 +28,7 @@ from energizer.loop.checks import (
     check_strategy_and_data,
 )
 from energizer.loop.criteria import label_budget, run_criteria
+from energizer.loop.interrupts import keyboard_interrupt_passed_on
 from energizer.loop.label_checks import check_annotator_classes, check_class_indices, check_data_fits_model
 from energizer.loop.ranks import Ranks
 from energizer.loop.run_config import config_differences, run_config
@@ -55,6 +56,11 @@ class Trainer(pl.Trainer):
     optimizer and scheduler from ``configure_optimizers``, and fresh copies
     of the callbacks (``EarlyStopping`` and ``ModelCheckpoint`` judge each
     round on its own). The loggers are shared by all rounds.
+
+    Ctrl-C during :meth:`active_fit` or :meth:`query` raises
+    ``KeyboardInterrupt`` in the caller, with the SIGINT handler from before
+    restored, where Lightning's own ``fit``, ``test`` and ``predict`` exit
+    the program with status 1.
 
     Attributes:
         round_trainer: The Lightning ``Trainer`` of the latest round, for
@@ -275,7 +281,8 @@ class Trainer(pl.Trainer):
 
             started = time.perf_counter()
             # Loaders built after RoundData.setup: in a distributed run, process 0's labels are shared first.
-            runner.fit(model, datamodule=round_data(datamodule))
+            with keyboard_interrupt_passed_on(runner):
+                runner.fit(model, datamodule=round_data(datamodule))
             fit_seconds = time.perf_counter() - started
             ranks = Ranks(runner)
             check_processes_joined(runner.world_size, ranks.connected)
@@ -552,7 +559,8 @@ class Trainer(pl.Trainer):
             return None
         predictor = StopSetPredictor(strategy)
         try:
-            runner.predict(predictor, dataloaders=datamodule.items_dataloader(ids), return_predictions=False)
+            with keyboard_interrupt_passed_on(runner):
+                runner.predict(predictor, dataloaders=datamodule.items_dataloader(ids), return_predictions=False)
         except (InvalidScoresError, InvalidArgumentError) as error:
             log.info("Sending the queried items without predictions: %s", error)
             return None
@@ -595,7 +603,8 @@ class Trainer(pl.Trainer):
     def _test(self, runner: pl.Trainer, model: Any, datamodule: ActiveDataModule) -> dict[str, float]:
         if datamodule.test_dataset is None:
             return {}
-        outputs = runner.test(model, dataloaders=datamodule.test_dataloader(), verbose=False)
+        with keyboard_interrupt_passed_on(runner):
+            outputs = runner.test(model, dataloaders=datamodule.test_dataloader(), verbose=False)
         metrics: dict[str, float] = {}
         for output in outputs:
             metrics.update({name: float(value) for name, value in output.items()})
@@ -677,7 +686,8 @@ class Trainer(pl.Trainer):
         num_items: int,
     ) -> None:
         """Run one predict pass of ``strategy``; in a distributed run, gather its results on every process."""
-        runner.predict(strategy, dataloaders=loader, return_predictions=False)
+        with keyboard_interrupt_passed_on(runner):
+            runner.predict(strategy, dataloaders=loader, return_predictions=False)
         check_processes_joined(ranks.world_size, ranks.connected)
         if ranks.connected:
             check_labelled_state_shared(datamodule, ranks)

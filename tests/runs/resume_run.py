@@ -4,6 +4,11 @@
 runs four rounds on generated data and writes what it labelled and measured
 to FILE. POINT is ``fit`` (during a round's training), ``score`` (during
 pool scoring) or ``labelled`` (right after a round's labels are saved).
+
+With ``--wait-for-sigint MARKER`` the training of round R writes MARKER and
+waits for SIGINT instead. A ``KeyboardInterrupt`` that reaches the script
+is reported on stdout, with whether Python's SIGINT handler is back, and
+the script exits with status 130.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ import argparse
 import json
 import os
 import signal
+import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -47,6 +54,26 @@ class KillDuringFit(pl.Callback):
             kill_now()
 
 
+class WaitForSigint(pl.Callback):
+    """Write ``marker`` in the middle of the training of round ``round``, then wait for SIGINT."""
+
+    fits_started = 0
+
+    def __init__(self, round: int, marker: Path) -> None:
+        self.round = round
+        self.marker = marker
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        WaitForSigint.fits_started += 1
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if WaitForSigint.fits_started == self.round + 1 and trainer.global_step == 3:
+            self.marker.write_text("training")
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                time.sleep(0.05)
+
+
 def make_dataset(num_items: int, seed: int) -> TensorDataset:
     generator = torch.Generator().manual_seed(seed)
     targets = torch.arange(num_items) % NUM_CLASSES
@@ -62,6 +89,7 @@ def main() -> None:
     parser.add_argument("--keep-weights", action="store_true", help="reinit_model=False")
     parser.add_argument("--kill", choices=["fit", "score", "labelled"])
     parser.add_argument("--kill-round", type=int, default=1)
+    parser.add_argument("--wait-for-sigint", type=Path, metavar="MARKER")
     parser.add_argument("--resume", action="store_true")
     arguments = parser.parse_args()
     warnings.filterwarnings("ignore")
@@ -103,6 +131,8 @@ def main() -> None:
             kill_now()
 
     callbacks = [KillDuringFit(arguments.kill_round)] if kill == "fit" else []
+    if arguments.wait_for_sigint is not None:
+        callbacks.append(WaitForSigint(arguments.kill_round, arguments.wait_for_sigint))
     trainer = energizer.Trainer(
         max_epochs=3,
         accelerator="cpu",
@@ -112,16 +142,21 @@ def main() -> None:
         enable_model_summary=False,
         callbacks=callbacks,
     )
-    results = trainer.active_fit(
-        KillingStrategy(model, **options),
-        datamodule,
-        query_size=6,
-        max_rounds=4,
-        reinit_model=not arguments.keep_weights,
-        run_dir=arguments.run_dir,
-        resume=arguments.resume,
-        on_round_end=on_round_end,
-    )
+    try:
+        results = trainer.active_fit(
+            KillingStrategy(model, **options),
+            datamodule,
+            query_size=6,
+            max_rounds=4,
+            reinit_model=not arguments.keep_weights,
+            run_dir=arguments.run_dir,
+            resume=arguments.resume,
+            on_round_end=on_round_end,
+        )
+    except KeyboardInterrupt:
+        handler_restored = signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        print(f"KeyboardInterrupt reached the script; SIGINT handler restored: {handler_restored}", flush=True)
+        sys.exit(130)
     summary = {
         "label_rounds": datamodule.label_rounds.tolist(),
         "validation": datamodule.val_ids.tolist(),

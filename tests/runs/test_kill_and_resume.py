@@ -10,6 +10,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +74,37 @@ def test_killed_run_resumes_to_same_results(variant, kill, uninterrupted, tmp_pa
     assert saved.label_rounds.tolist() == np.where(rounds <= next_round, rounds, -1).tolist()
 
     resumed = run(variant, run_dir, output, "--resume")
+
+    assert resumed.returncode == 0, resumed.stderr[-4000:]
+    assert json.loads(output.read_text()) == expected
+
+
+def test_ctrl_c_in_fit_then_resume(uninterrupted, tmp_path):
+    expected = uninterrupted("power-bald")
+    run_dir, output, marker = tmp_path / "run", tmp_path / "summary.json", tmp_path / "training"
+    command = [sys.executable, str(SCRIPT), "--run-dir", str(run_dir), "--output", str(output)]
+    process = subprocess.Popen(
+        [*command, "--wait-for-sigint", str(marker), "--kill-round", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert marker.exists(), "round 1's training never started"
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+
+    assert process.returncode == 130, stderr[-4000:]
+    assert "KeyboardInterrupt reached the script; SIGINT handler restored: True" in stdout
+    assert not output.exists()
+    assert RunDirectory(run_dir).load().state["next_round"] == 1
+
+    resumed = run("power-bald", run_dir, output, "--resume")
 
     assert resumed.returncode == 0, resumed.stderr[-4000:]
     assert json.loads(output.read_text()) == expected
