@@ -31,7 +31,7 @@ from energizer.loop.criteria import label_budget, run_criteria
 from energizer.loop.interrupts import keyboard_interrupt_passed_on
 from energizer.loop.label_checks import check_annotator_classes, check_class_indices, check_data_fits_model
 from energizer.loop.ranks import Ranks
-from energizer.loop.run_config import config_differences, run_config
+from energizer.loop.run_config import config_differences, run_config, seed_differences
 from energizer.loop.run_dir import RunDirectory, check_run_options
 from energizer.loop.shared_state import check_labelled_state_shared, round_data
 from energizer.query_strategies.base import PredictPass, QueryStrategy
@@ -138,10 +138,15 @@ class Trainer(pl.Trainer):
                 ids with their rounds, results, seeds, configuration and
                 weights. ``None`` saves nothing.
             resume: Continue the run saved in ``run_dir`` from its last
-                complete step. The configuration must match the saved one.
-                A finished run returns its saved results.
+                complete step. The configuration must match the saved one:
+                the arguments of this call, the strategy, the dataset, the
+                model's layout and JSON-serialisable ``hparams``, and the
+                trainer's training limits (see
+                :data:`energizer.loop.run_config.TRAINER_SETTINGS`). A
+                finished run returns its saved results.
             seed: Run seed of the rounds' training. ``None`` draws one from
-                PyTorch's global generator. A resumed run uses the saved one.
+                PyTorch's global generator. A resumed run uses the saved one,
+                and rejects a ``seed`` that differs from it.
             stopping: More stopping criteria (see :mod:`energizer.stopping`),
                 checked after each round's test, in order. The run stops at
                 the first that fires, with its reason in the results.
@@ -197,12 +202,13 @@ class Trainer(pl.Trainer):
                 max_budget=max_budget,
                 reinit_model=reinit_model,
                 stopping=stopping,
+                trainer=self,
             )
 
         model = strategy.model
         results = ActiveFitResults(strategy=type(strategy).__name__)
         if resume:
-            progress = self._resume(directory, config, strategy, datamodule, criteria)
+            progress = self._resume(directory, config, seed, strategy, datamodule, criteria)
             results = progress.results
             if results.stop_reason is not None:
                 log.info("The saved run had already stopped: %s", results.stop_message)
@@ -406,13 +412,14 @@ class Trainer(pl.Trainer):
         self,
         directory: RunDirectory,
         config: dict[str, Any],
+        seed: int | None,
         strategy: QueryStrategy,
         datamodule: ActiveDataModule,
         criteria: list[StoppingCriterion],
     ) -> _Progress:
         """Load the last complete step of ``directory`` into the strategy, data, model and criteria."""
         saved = directory.load()
-        differences = config_differences(saved.config, config)
+        differences = config_differences(saved.config, config) + seed_differences(saved.state["run_seed"], seed)
         if differences:
             raise InvalidArgumentError(
                 "run_dir",

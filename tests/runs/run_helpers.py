@@ -17,8 +17,8 @@ NUM_CLASSES = 3
 class CountingClassifier(MLPClassifier):
     """An MLPClassifier that counts the fits started on it."""
 
-    def __init__(self, hidden: int = 8) -> None:
-        super().__init__(NUM_FEATURES, NUM_CLASSES, hidden_sizes=(hidden,), learning_rate=1e-2)
+    def __init__(self, hidden: int = 8, learning_rate: float = 1e-2) -> None:
+        super().__init__(NUM_FEATURES, NUM_CLASSES, hidden_sizes=(hidden,), learning_rate=learning_rate)
         self.fits = 0
 
     def on_fit_start(self) -> None:
@@ -32,8 +32,19 @@ def make_dataset(num_items: int = 60, shift: float = 0.0) -> TensorDataset:
     return TensorDataset(features + shift, targets)
 
 
-def make_run(global_seed: int = 0, *, hidden: int = 8, dataset: TensorDataset | None = None, strategy_class=EntropyStrategy):
-    """Return ``(strategy, datamodule, trainer)`` built after seeding the global generators."""
+def make_run(
+    global_seed: int = 0,
+    *,
+    hidden: int = 8,
+    learning_rate: float = 1e-2,
+    dataset: TensorDataset | None = None,
+    strategy_class=EntropyStrategy,
+    trainer_options: dict | None = None,
+):
+    """Return ``(strategy, datamodule, trainer)`` built after seeding the global generators.
+
+    ``trainer_options`` replace or add ``energizer.Trainer`` arguments.
+    """
     pl.seed_everything(global_seed, verbose=False)
     datamodule = energizer.ActiveDataModule(
         dataset if dataset is not None else make_dataset(),
@@ -41,8 +52,8 @@ def make_run(global_seed: int = 0, *, hidden: int = 8, dataset: TensorDataset | 
         initial_labels=6,
         batch_size=8,
     )
-    strategy = strategy_class(CountingClassifier(hidden))
-    trainer = energizer.Trainer(
+    strategy = strategy_class(CountingClassifier(hidden, learning_rate))
+    options = dict(
         max_epochs=2,
         accelerator="cpu",
         logger=False,
@@ -50,4 +61,6 @@ def make_run(global_seed: int = 0, *, hidden: int = 8, dataset: TensorDataset | 
         enable_progress_bar=False,
         enable_model_summary=False,
     )
+    options.update(trainer_options or {})
+    trainer = energizer.Trainer(**options)
     return strategy, datamodule, trainer

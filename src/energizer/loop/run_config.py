@@ -1,16 +1,24 @@
 """The configuration of an active learning run, saved with its state and compared on resume.
 
 A saved state only makes sense for the run that wrote it: the same strategy
-and settings, the same loop limits, the same model layout and the same
-dataset. Seeds are not part of it: a resumed run takes its seeds from the
-saved state, so a script that draws them afresh still resumes.
+and settings, the same loop limits, the same trainer limits, the same model
+layout and hyperparameters and the same dataset. Seeds are not part of it:
+a resumed run takes its seeds from the saved state, so a script that draws
+them afresh still resumes. Only a run seed passed explicitly is compared,
+with the saved one (see :func:`seed_differences`).
+
+Sections added after the first release (:data:`ADDED_SECTIONS`) are absent
+from older saved configurations. Such a section counts as unknown, so those
+runs still resume.
 """
 
 from __future__ import annotations
 
 import hashlib
 import inspect
+import json
 from collections.abc import Mapping, Sequence
+from enum import Enum
 from typing import Any
 
 import numpy as np
@@ -20,13 +28,33 @@ from torch import nn
 from energizer.data.datamodule import ActiveDataModule
 from energizer.query_strategies.base import QueryStrategy
 
-__all__ = ["run_config", "config_differences", "dataset_fingerprint"]
+__all__ = ["ADDED_SECTIONS", "TRAINER_SETTINGS", "run_config", "config_differences", "dataset_fingerprint", "seed_differences"]
 
 # Constructor arguments that are not settings: the model is compared by its layout, and
 # seeds are restored from the saved state.
 _NOT_SETTINGS = {"self", "model", "seed", "args", "kwargs"}
 
 _FINGERPRINT_ITEMS = 9
+
+# Public ``lightning.pytorch.Trainer`` attributes that change what each round trains or
+# when it stops. Loggers, devices and progress bars do not change results and are left out.
+TRAINER_SETTINGS = (
+    "max_epochs",
+    "min_epochs",
+    "max_steps",
+    "min_steps",
+    "accumulate_grad_batches",
+    "gradient_clip_val",
+    "gradient_clip_algorithm",
+    "precision",
+    "limit_train_batches",
+    "limit_val_batches",
+    "val_check_interval",
+    "check_val_every_n_epoch",
+)
+
+# Flattened name prefixes of the sections that configurations saved by older versions lack.
+ADDED_SECTIONS = ("trainer", "model.hparams")
 
 
 def run_config(
@@ -38,9 +66,14 @@ def run_config(
     max_budget: int | None,
     reinit_model: bool,
     stopping: Sequence[Any] = (),
+    trainer: Any = None,
 ) -> dict[str, Any]:
-    """Return the configuration of a run as JSON-serialisable values."""
-    return {
+    """Return the configuration of a run as JSON-serialisable values.
+
+    ``trainer`` is the ``lightning.pytorch.Trainer`` whose :data:`TRAINER_SETTINGS`
+    the rounds train with. ``None`` leaves the ``trainer`` section out.
+    """
+    config = {
         "strategy": {"class": _qualified_name(strategy), "settings": strategy_settings(strategy)},
         "loop": {
             "query_size": query_size,
@@ -56,7 +89,42 @@ def run_config(
             "val_dataset": datamodule.val_dataset is not None,
             "test_dataset": datamodule.test_dataset is not None,
         },
-        "model": {"class": _qualified_name(strategy.model), "parameters": model_layout(strategy.model)},
+        "model": {
+            "class": _qualified_name(strategy.model),
+            "parameters": model_layout(strategy.model),
+            "hparams": model_hparams(strategy.model),
+        },
+    }
+    if trainer is not None:
+        config["trainer"] = trainer_settings(trainer)
+    return config
+
+
+def trainer_settings(trainer: Any) -> dict[str, Any]:
+    """Return the trainer's :data:`TRAINER_SETTINGS` by name, as JSON values (text for other types)."""
+    settings: dict[str, Any] = {}
+    for name in TRAINER_SETTINGS:
+        value = getattr(trainer, name, None)
+        if isinstance(value, Enum):
+            value = value.value
+        settings[name] = value if _is_plain(value) else repr(value)
+    return settings
+
+
+def model_hparams(model: nn.Module) -> dict[str, Any]:
+    """Return the entries of ``model.hparams`` that JSON can store, as JSON would read them back.
+
+    ``LightningModule.save_hyperparameters`` fills ``hparams``. Entries of
+    other types, such as modules or functions, are left out.
+    """
+    hparams = getattr(model, "hparams", None)
+    if not isinstance(hparams, Mapping):
+        return {}
+    # A JSON round trip turns tuples into lists, so the saved and the current values compare equal.
+    return {
+        name: json.loads(json.dumps(value))
+        for name, value in hparams.items()
+        if isinstance(name, str) and _is_plain(value)
     }
 
 
@@ -99,14 +167,35 @@ def dataset_fingerprint(dataset: Any, length: int) -> str:
 
 
 def config_differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
-    """Return one line per setting that differs, as ``name: saved X, now Y``."""
+    """Return one line per setting that differs, as ``name: saved X, now Y``.
+
+    A setting under one of :data:`ADDED_SECTIONS` is skipped when the saved
+    configuration has nothing in that section.
+    """
     saved_flat, current_flat = _flatten(saved), _flatten(current)
+    unknown = [
+        section
+        for section in ADDED_SECTIONS
+        if not any(_in_section(name, section) for name in saved_flat)
+    ]
     lines = []
     for name in sorted(saved_flat.keys() | current_flat.keys()):
+        if any(_in_section(name, section) for section in unknown):
+            continue
         before, after = saved_flat.get(name, "(absent)"), current_flat.get(name, "(absent)")
         if before != after:
             lines.append(f"{name}: saved {_shorten(before)}, now {_shorten(after)}")
     return lines
+
+
+def seed_differences(saved_run_seed: int, seed: int | None) -> list[str]:
+    """Return ``seed: saved X, now Y`` when a seed is passed and differs from the saved run seed.
+
+    ``seed=None`` means "the saved one" on resume, so it never differs.
+    """
+    if seed is None or int(seed) == int(saved_run_seed):
+        return []
+    return [f"seed: saved {int(saved_run_seed)}, now {int(seed)}"]
 
 
 def _hash_value(digest: Any, value: Any) -> None:
@@ -127,6 +216,10 @@ def _hash_value(digest: Any, value: Any) -> None:
             _hash_value(digest, element)
     else:
         digest.update(type(value).__qualname__.encode())
+
+
+def _in_section(name: str, section: str) -> bool:
+    return name == section or name.startswith(f"{section}.")
 
 
 def _is_plain(value: Any) -> bool:
