@@ -274,6 +274,8 @@ class Trainer(pl.Trainer):
                 self._save_step(directory, progress, strategy, datamodule, reinit_model, criteria)
             if annotator is not None:
                 annotator.mark_labelled(datamodule.labelled_ids)
+                annotator.connect()
+                self._cancel_unsaved_requests(annotator, np.empty(0, dtype=np.int64))
         stop_set_size = max((criterion.stop_set_size for criterion in criteria if criterion.needs_stop_set), default=0)
 
         while True:
@@ -538,11 +540,11 @@ class Trainer(pl.Trainer):
 
     @staticmethod
     def _cancel_unsaved_requests(annotator: Annotator, saved_pending: np.ndarray) -> None:
-        """Stop waiting for ids that the annotator's store lists but the saved run never requested.
+        """Stop waiting for ids that the annotator's store lists but this run never requested.
 
         An annotator adopts every open row or task of its store when it connects,
-        including those left by other runs, and the resumed run must not take
-        their labels as its own.
+        including those left by other runs, and a run must not take their labels
+        as its own: a new run requested none of them, a resumed run ``saved_pending``.
         """
         unsaved = np.setdiff1d(annotator.pending_ids, saved_pending)
         if unsaved.size:

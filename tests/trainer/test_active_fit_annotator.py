@@ -421,6 +421,33 @@ def test_resume_ignores_rows_of_other_runs(tmp_path, caplog):
     assert never_labelled not in resumed_dm.labelled_ids.tolist()
 
 
+def test_new_run_ignores_rows_of_other_runs(tmp_path, caplog):
+    targets = make_dataset(60).tensors[1]
+    reference_path = tmp_path / "reference" / "to_label.csv"
+    reference_path.parent.mkdir()
+    reference = FileAnnotator(reference_path, CLASSES, poll_interval=0.01, max_poll_interval=0.01)
+    expected, expected_dm, _, _ = run_with_file(tmp_path, Person(reference_path, targets), reference)
+    requested = set(expected_dm.labelled_ids.tolist()).union(*(record.queried_ids.tolist() for record in expected))
+    never_requested = sorted(set(range(60)) - requested)[-2:]
+    # A file that another run left: one labelled row and one open row, for items this run never requests.
+    path = tmp_path / "to_label.csv"
+    with open(reference_path, newline="") as file:
+        fields = list(csv.DictReader(file).fieldnames)
+    blank = dict.fromkeys(fields, "")
+    with open(path, "w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows([{**blank, "id": str(never_requested[0]), "label": "a"}, {**blank, "id": str(never_requested[1])}])
+
+    annotator = FileAnnotator(path, CLASSES, poll_interval=0.01, max_poll_interval=0.01)
+    with caplog.at_level("WARNING"):
+        results, datamodule, _, _ = run_with_file(tmp_path, Person(path, targets), annotator)
+
+    assert f"Ignoring 2 items of the annotator's store that this run did not request (for example {never_requested})" in caplog.text
+    assert comparable(results).equals(comparable(expected))
+    assert datamodule.given_labels.tolist() == expected_dm.given_labels.tolist()
+
+
 def test_resume_without_annotator_rejected(tmp_path):
     path = tmp_path / "to_label.csv"
     run_dir = tmp_path / "run"

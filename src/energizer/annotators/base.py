@@ -177,6 +177,14 @@ class Annotator(ABC):
         )
         return new_ids
 
+    def connect(self) -> None:
+        """Read the store and adopt the requests it lists; later calls do nothing.
+
+        :meth:`request` connects on first use. Call it first to see the
+        requests that earlier runs left in the store, in :attr:`pending_ids`.
+        """
+        self._prepare()
+
     def mark_labelled(self, ids: Iterable[int] | np.ndarray) -> None:
         """Record ids whose labels the caller already has, for example from a saved run.
 
