@@ -208,6 +208,30 @@ def test_killed_simulate_resumes_to_same_rounds(small_run, tmp_path):
     pd.testing.assert_frame_equal(result_columns(tmp_path / "rounds.csv"), result_columns(finished_dir / "rounds.csv"))
 
 
+def test_ctrl_c_exits_130_with_resume_hint(small_run, tmp_path):
+    _, finished_dir = small_run
+    script = Path(sys.executable).with_name("energizer")
+    state = tmp_path / "runs" / "entropy-seed0" / "state.json"
+    process = subprocess.Popen(
+        [str(script), *SMALL_RUN, "--output-dir", str(tmp_path), "--quiet"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and process.poll() is None:
+        if state.exists() and json.loads(state.read_text())["step"] >= 1:
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, error = process.communicate(timeout=60)
+
+    assert process.returncode == 130, error
+    assert "energizer simulate: interrupted; run the same command with --resume to continue" in error
+    assert main([*SMALL_RUN, "--output-dir", str(tmp_path), "--quiet", "--resume"]) == 0
+    pd.testing.assert_frame_equal(result_columns(tmp_path / "rounds.csv"), result_columns(finished_dir / "rounds.csv"))
+
+
 def test_resume_with_other_options_fails(small_run, capsys):
     _, output_dir = small_run
     before = (output_dir / "rounds.csv").read_bytes()

@@ -38,7 +38,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"energizer {args.command}: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"energizer {args.command}: interrupted", file=sys.stderr)
+        resumable = hasattr(args, "resume") and getattr(args, "mode", "pool") == "pool"
+        hint = "; run the same command with --resume to continue" if resumable else ""
+        print(f"energizer {args.command}: interrupted{hint}", file=sys.stderr)
         return 130
 
 
