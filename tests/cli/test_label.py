@@ -104,4 +104,4 @@ def test_label_ignores_rows_it_did_not_request(tmp_path):
     assert process.returncode == 0, stderr[-3000:]
     saved = RunDirectory(tmp_path / "run").load()
     assert (saved.label_rounds >= 0).sum() == 6
-    assert "Ignoring 1 rows for ids this run did not request (e.g. [999])" in stderr
+    assert "Ignoring 1 rows or tasks for ids this run did not request (for example [999])" in stderr

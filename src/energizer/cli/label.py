@@ -174,7 +174,8 @@ def _label_initial_items(annotator: Annotator, datamodule: energizer.ActiveDataM
     foreign = np.setdiff1d(annotator.pending_ids, ids)
     if foreign.size:
         log.warning(
-            "Ignoring %d rows for ids this run did not request (e.g. %s); delete them from the labelling store.",
+            "Ignoring %d rows or tasks for ids this run did not request (for example %s); "
+            "delete them from the labelling file or project.",
             foreign.size,
             foreign[:10].tolist(),
         )
