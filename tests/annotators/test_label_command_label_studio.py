@@ -229,7 +229,7 @@ def test_label_command_ignores_earlier_tasks(label_studio, person, project_title
     saved = RunDirectory(tmp_path / "out" / "run").load()
     labelled = np.flatnonzero(saved.label_rounds >= 0)
     assert labelled.size == 3
-    assert "rows for ids this run did not request" in stderr
+    assert "rows or tasks for ids this run did not request" in stderr
     assert {int(i): int(saved.given_labels[i]) for i in labelled} == {
         int(i): labeller.submitted[int(i)] for i in labelled
     }
