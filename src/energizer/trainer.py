@@ -230,7 +230,7 @@ class Trainer(pl.Trainer):
                 progress.uses_annotator = True
                 annotator.mark_labelled(datamodule.labelled_ids)
                 annotator.request(progress.pending_ids)
-                self._cancel_unsaved_requests(annotator, progress.pending_ids)
+                progress.foreign_ids = self._cancel_unsaved_requests(annotator, progress.pending_ids)
                 if progress.awaiting_labels:
                     self._collect_labels(
                         annotator,
@@ -275,7 +275,7 @@ class Trainer(pl.Trainer):
             if annotator is not None:
                 annotator.mark_labelled(datamodule.labelled_ids)
                 annotator.connect()
-                self._cancel_unsaved_requests(annotator, np.empty(0, dtype=np.int64))
+                progress.foreign_ids = self._cancel_unsaved_requests(annotator, np.empty(0, dtype=np.int64))
         stop_set_size = max((criterion.stop_set_size for criterion in criteria if criterion.needs_stop_set), default=0)
 
         while True:
@@ -322,15 +322,16 @@ class Trainer(pl.Trainer):
             query_seconds = 0.0
             if stop is None:
                 # Pending ids wait for people's labels, so they are neither queried again nor
-                # counted twice against the budget.
+                # counted twice against the budget. Ids of other runs' requests are not queried.
                 pending = progress.pending_ids
-                size = min(query_size, datamodule.num_unlabelled - pending.size)
+                excluded = np.union1d(pending, progress.foreign_ids)
+                size = min(query_size, datamodule.num_unlabelled - int(np.isin(excluded, datamodule.pool_ids).sum()))
                 if budget is not None:
                     size = min(size, budget - num_labelled - pending.size)
                 if size > 0:
                     started = time.perf_counter()
                     queried, queried_scores = self._select_with_scores(
-                        runner, strategy, datamodule, size, round_index, exclude=pending
+                        runner, strategy, datamodule, size, round_index, exclude=excluded
                     )
                     query_seconds = time.perf_counter() - started
                 if annotator is None:
@@ -539,22 +540,26 @@ class Trainer(pl.Trainer):
         datamodule.label(ids, round=progress.round_index, labels=classes)
 
     @staticmethod
-    def _cancel_unsaved_requests(annotator: Annotator, saved_pending: np.ndarray) -> None:
-        """Stop waiting for ids that the annotator's store lists but this run never requested.
+    def _cancel_unsaved_requests(annotator: Annotator, saved_pending: np.ndarray) -> np.ndarray:
+        """Stop waiting for ids that the annotator's store lists but this run never requested; return them.
 
         An annotator adopts every open row or task of its store when it connects,
         including those left by other runs, and a run must not take their labels
         as its own: a new run requested none of them, a resumed run ``saved_pending``.
+        A later request of such an id would reuse its row or task, label included,
+        so the run does not query these ids at all.
         """
         unsaved = np.setdiff1d(annotator.pending_ids, saved_pending)
         if unsaved.size:
             annotator.cancel(unsaved)
             log.warning(
-                "Ignoring %d items of the annotator's store that this run did not request (for example %s); "
-                "their labels are not used. Delete them from the store to keep it clear.",
+                "Ignoring %d items of the annotator's store that this run did not request (for example %s): "
+                "the run neither queries them nor uses their labels while they stay in the store. Delete "
+                "them from the labelling file or project to make them available to the run.",
                 unsaved.size,
                 unsaved[:10].tolist(),
             )
+        return unsaved.astype(np.int64)
 
     def _predicted_classes(
         self, runner: pl.Trainer, strategy: QueryStrategy, datamodule: ActiveDataModule, ids: np.ndarray
@@ -736,6 +741,8 @@ class _Progress:
     uses_annotator: bool = False
     pending_ids: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     awaiting_labels: bool = False
+    # Ids of requests that other runs left in the annotator's store, found again at each start.
+    foreign_ids: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
 
 
 def _collected_labels_fix(directory: RunDirectory | None) -> str:

@@ -448,6 +448,34 @@ def test_new_run_ignores_rows_of_other_runs(tmp_path, caplog):
     assert datamodule.given_labels.tolist() == expected_dm.given_labels.tolist()
 
 
+def test_new_run_never_queries_ids_of_other_runs(tmp_path, caplog):
+    targets = make_dataset(60).tensors[1]
+    reference_path = tmp_path / "reference" / "to_label.csv"
+    reference_path.parent.mkdir()
+    reference = FileAnnotator(reference_path, CLASSES, poll_interval=0.01, max_poll_interval=0.01)
+    expected, _, _, _ = run_with_file(tmp_path, Person(reference_path, targets), reference)
+    # Labelled rows, left by another run, for the ids that this run would query first.
+    first_query = expected[0].queried_ids.tolist()
+    path = tmp_path / "to_label.csv"
+    with open(reference_path, newline="") as file:
+        fields = list(csv.DictReader(file).fieldnames)
+    blank = dict.fromkeys(fields, "")
+    with open(path, "w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows({**blank, "id": str(dataset_id), "label": "a"} for dataset_id in first_query)
+
+    annotator = FileAnnotator(path, CLASSES, poll_interval=0.01, max_poll_interval=0.01)
+    with caplog.at_level("WARNING"):
+        results, datamodule, _, _ = run_with_file(tmp_path, Person(path, targets), annotator)
+
+    assert "the run neither queries them nor uses their labels while they stay in the store" in caplog.text
+    queried = set().union(*(record.queried_ids.tolist() for record in results))
+    assert not queried & set(first_query)
+    assert (datamodule.given_labels[first_query] == -1).all()
+    assert not set(first_query) & set(datamodule.labelled_ids.tolist())
+
+
 def test_resume_without_annotator_rejected(tmp_path):
     path = tmp_path / "to_label.csv"
     run_dir = tmp_path / "run"
