@@ -347,7 +347,7 @@ def test_row_without_metric_is_named_in_a_warning(tmp_path, caplog):
     assert "have no test_accuracy value (first at line 6); the summary leaves them out" in caplog.text
 
 
-@pytest.mark.parametrize("metric", ["test_loss", "val_error"])
+@pytest.mark.parametrize("metric", ["test_loss", "val_error", "fit_seconds", "test_rmse"])
 def test_lower_is_better_metric_exits_two(metric, tmp_path, capsys):
     run_dir = write_rounds(tmp_path / "run", CURVES)
 
@@ -371,6 +371,7 @@ def test_reference_file_with_text_exits_two(tmp_path, capsys):
 
     error = report_error([str(run_dir), "--reference-accuracy", str(reference)], capsys)
 
+    assert "line 3 of" in error
     assert "has 'unknown' in column test_accuracy, where a finite number is expected" in error
 
 
@@ -391,3 +392,26 @@ def test_seeds_with_other_budgets_are_named_in_a_warning(tmp_path, caplog):
         assert main(["report", str(run_dir), "--no-plot"]) == 0
 
     assert "The seeds of random end at different labelled counts (seed 0 at 30, seed 1 at 20)" in caplog.text
+
+
+def test_text_cell_gets_no_header_hint(tmp_path, capsys):
+    run_dir = write_rounds(tmp_path / "run", CURVES)
+    rounds = pd.read_csv(run_dir / "rounds.csv")
+    rounds["test_accuracy"] = rounds["test_accuracy"].astype(object)
+    rounds.loc[1, "test_accuracy"] = "#DIV/0!"
+    rounds.to_csv(run_dir / "rounds.csv", index=False)
+
+    error = report_error([str(run_dir)], capsys)
+
+    assert "has '#DIV/0!' in column test_accuracy, where a finite number is expected; fix or delete that line" in error
+    assert "cat" not in error
+
+
+def test_reference_file_with_inf_names_its_line(tmp_path, capsys):
+    run_dir = write_rounds(tmp_path / "run", CURVES)
+    reference = tmp_path / "reference.csv"
+    pd.DataFrame({"seed": [0, 1], "test_accuracy": [float("inf"), 0.9]}).to_csv(reference, index=False)
+
+    error = report_error([str(run_dir), "--reference-accuracy", str(reference)], capsys)
+
+    assert f"line 2 of '{reference}' has 'inf' in column test_accuracy" in error

@@ -464,11 +464,43 @@ def test_resume_with_unreadable_file_fails(name, text, reason, small_run, tmp_pa
     assert "; restore it from a copy, or choose another --output-dir" in error
 
 
-def test_resume_compares_eval_batch_size(small_run, capsys):
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--eval-batch-size", "64"], "(--eval-batch-size saved 256, now 64)"),
+        (["--num-workers", "1"], "(--num-workers saved 0, now 1)"),
+    ],
+)
+def test_resume_compares_options_that_change_results(option, message, small_run, capsys):
     _, output_dir = small_run
 
     with pytest.raises(SystemExit) as raised:
-        main([*SMALL_RUN, "--eval-batch-size", "64", "--output-dir", str(output_dir), "--resume"])
+        main([*SMALL_RUN, *option, "--output-dir", str(output_dir), "--resume"])
 
     assert raised.value.code == 2
-    assert "(--eval-batch-size saved 256, now 64)" in capsys.readouterr().err
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("saved", "extra", "hint"),
+    [
+        (True, [], "; run the same command with --resume to continue"),
+        (True, ["--overwrite"], "; run the command again with --resume in place of --overwrite to continue"),
+        (False, [], "; nothing was saved yet, so run the same command again to start over"),
+    ],
+    ids=["saved", "overwrite", "nothing-saved"],
+)
+def test_interrupt_hint_fits_the_folder(saved, extra, hint, tmp_path, monkeypatch, capsys):
+    if saved:
+        state = tmp_path / "runs" / "entropy-seed0" / "state.json"
+        state.parent.mkdir(parents=True)
+        state.write_text("{}")
+
+    def interrupted(args, parser):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("energizer.cli.simulate.run", interrupted)
+    status = main([*SMALL_RUN, "--output-dir", str(tmp_path), *extra])
+
+    assert status == 130
+    assert f"energizer simulate: interrupted{hint}" in capsys.readouterr().err

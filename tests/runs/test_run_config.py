@@ -33,12 +33,17 @@ def snapshot(folder):
         ({"trainer_options": {"max_epochs": 3}}, "trainer.max_epochs: saved 2, now 3"),
         ({"trainer_options": {"max_steps": 4}}, "trainer.max_steps: saved -1, now 4"),
         ({"trainer_options": {"accumulate_grad_batches": 2}}, "trainer.accumulate_grad_batches: saved 1, now 2"),
-        ({"trainer_options": {"gradient_clip_val": 0.5}}, "trainer.gradient_clip_val: saved None, now 0.5"),
+        ({"trainer_options": {"gradient_clip_val": 0.5}}, "trainer.gradient_clip_val: saved 0.0, now 0.5"),
         ({"trainer_options": {"precision": "64-true"}}, "trainer.precision: saved '32-true', now '64-true'"),
-        ({"trainer_options": {"limit_train_batches": 2}}, "trainer.limit_train_batches: saved 1.0, now 2"),
+        ({"trainer_options": {"limit_train_batches": 2}}, "trainer.limit_train_batches: saved 1.0, now '2 batches'"),
+        ({"trainer_options": {"limit_test_batches": 1}}, "trainer.limit_test_batches: saved 1.0, now '1 batches'"),
+        ({"trainer_options": {"limit_predict_batches": 0.5}}, "trainer.limit_predict_batches: saved 1.0, now 0.5"),
         ({"learning_rate": 0.02}, "model.hparams.learning_rate: saved 0.01, now 0.02"),
     ],
-    ids=["max-epochs", "max-steps", "accumulate", "clip", "precision", "limit-batches", "learning-rate"],
+    ids=[
+        "max-epochs", "max-steps", "accumulate", "clip", "precision", "limit-batches", "limit-test", "limit-predict",
+        "learning-rate",
+    ],
 )
 def test_resume_rejects_other_training_settings(saved_run, build, difference):
     before = snapshot(saved_run)
@@ -102,6 +107,28 @@ def test_config_differences_compares_present_sections():
         "model.hparams.dropout: saved '(absent)', now 0.5",
         "trainer.max_steps: saved -1, now '(absent)'",
     ]
+
+
+def test_resume_accepts_clip_zero_for_none(saved_run):
+    strategy, datamodule, trainer = make_run(trainer_options={"gradient_clip_val": 0.0})
+
+    results = trainer.active_fit(strategy, datamodule, run_dir=saved_run, resume=True, **LOOP)
+
+    assert len(results) == 3
+
+
+def test_config_differences_skips_trainer_settings_added_later():
+    saved = {"trainer": {"max_epochs": 2}}
+    current = {"trainer": {"max_epochs": 2, "limit_test_batches": 1.0}}
+
+    assert config_differences(saved, current) == []
+
+
+def test_config_differences_takes_nan_as_equal():
+    saved = {"model": {"hparams": {"weight": float("nan"), "lr": 0.1}}}
+    current = {"model": {"hparams": {"weight": float("nan"), "lr": 0.2}}}
+
+    assert config_differences(saved, current) == ["model.hparams.lr: saved 0.1, now 0.2"]
 
 
 def test_seed_differences():

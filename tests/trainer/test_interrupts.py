@@ -9,6 +9,7 @@ from loop_helpers import RecordingClassifier, make_dataset, quiet_trainer
 
 import energizer
 from energizer.query_strategies import EntropyStrategy
+from energizer.stream import CumulativeBudget, DatasetOracle, RandomStream, run_stream, stream_loader
 
 
 class RaisingClassifier(RecordingClassifier):
@@ -51,3 +52,27 @@ def test_other_system_exit_in_fit_passes_unchanged(sigint_handler):
         active_fit(RaisingClassifier(SystemExit(3)))
 
     assert raised.value.code == 3
+
+
+def test_keyboard_interrupt_in_stream_fit_reaches_caller(sigint_handler):
+    dataset = make_dataset(60)
+    model = RaisingClassifier(KeyboardInterrupt())
+    trainer_kwargs = {
+        "max_epochs": 1, "logger": False, "enable_checkpointing": False, "enable_progress_bar": False,
+        "enable_model_summary": False, "accelerator": "cpu",
+    }
+
+    with pytest.raises(KeyboardInterrupt) as raised:
+        run_stream(
+            model,
+            stream_loader(dataset, batch_size=8, seed=0),
+            DatasetOracle(dataset),
+            RandomStream(probability=1.0, seed=0),
+            CumulativeBudget(0.5),
+            update_every_labels=12,
+            trainer_kwargs=trainer_kwargs,
+            train_batch_size=4,
+        )
+
+    assert isinstance(raised.value.__cause__, SystemExit)
+    assert signal.getsignal(signal.SIGINT) is sigint_handler

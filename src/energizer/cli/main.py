@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from energizer.cli import label, report, simulate
 from energizer.errors import EnergizerError
@@ -38,10 +39,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"energizer {args.command}: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        resumable = hasattr(args, "resume") and getattr(args, "mode", "pool") == "pool"
-        hint = "; run the same command with --resume to continue" if resumable else ""
-        print(f"energizer {args.command}: interrupted{hint}", file=sys.stderr)
+        print(f"energizer {args.command}: interrupted{_resume_hint(args)}", file=sys.stderr)
         return 130
+
+
+def _resume_hint(args: argparse.Namespace) -> str:
+    """Return how to continue an interrupted command: with --resume once a run state is saved."""
+    if not hasattr(args, "resume") or getattr(args, "mode", "pool") != "pool":
+        return ""
+    output_dir = Path(args.output_dir)
+    saved = any(output_dir.glob("run/state.json")) or any(output_dir.glob("runs/*/state.json"))
+    if not saved:
+        return "; nothing was saved yet, so run the same command again to start over"
+    if getattr(args, "overwrite", False):
+        return "; run the command again with --resume in place of --overwrite to continue"
+    return "; run the same command with --resume to continue"
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ ROUNDS_FILE = "rounds.csv"
 SUMMARY_FILE = "summary.csv"
 PLOT_FILE = "learning_curves.png"
 # Words that mark a metric where lower is better, which the summary cannot rank.
-LOWER_IS_BETTER = ("loss", "error")
+LOWER_IS_BETTER = ("loss", "error", "seconds", "time", "mae", "mse", "ece", "nll", "perplexity")
 
 
 def add_parser(commands: Any) -> None:
@@ -250,7 +250,7 @@ def _numeric_column(frame: pd.DataFrame, column: str, path: Path, parser: argpar
     if bad.any():
         row = int(bad.to_numpy().nonzero()[0][0])
         value = frame[column].iloc[row]
-        if isinstance(value, str):
+        if isinstance(value, str) and value in frame.columns:
             fix = (
                 "a header repeated inside the file, as joining two rounds.csv files with cat leaves it, "
                 "does this: pass each file as its own RUN_DIR instead"
@@ -305,8 +305,8 @@ def _reference_from_file(path: Path, metric: str, parser: argparse.ArgumentParse
     bad = (values.isna() & frame[metric].notna()) | values.isin([math.inf, -math.inf])
     if bad.any():
         parser.error(
-            f"argument --reference-accuracy: {str(path)!r} has {frame[metric][bad].iloc[0]!r} in column "
-            f"{metric}, where a finite number is expected; fix that row"
+            f"argument --reference-accuracy: line {int(bad.to_numpy().nonzero()[0][0]) + 2} of {str(path)!r} has "
+            f"{str(frame[metric][bad].iloc[0])!r} in column {metric}, where a finite number is expected; fix that line"
         )
     return float(values.dropna().mean())
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import math
 from collections.abc import Mapping, Sequence
 from enum import Enum
 from typing import Any
@@ -49,8 +50,19 @@ TRAINER_SETTINGS = (
     "precision",
     "limit_train_batches",
     "limit_val_batches",
+    "limit_test_batches",
+    "limit_predict_batches",
     "val_check_interval",
     "check_val_every_n_epoch",
+)
+
+# Settings that Lightning reads as a number of batches when they are an int.
+BATCH_COUNT_SETTINGS = (
+    "limit_train_batches",
+    "limit_val_batches",
+    "limit_test_batches",
+    "limit_predict_batches",
+    "val_check_interval",
 )
 
 # Flattened name prefixes of the sections that configurations saved by older versions lack.
@@ -107,6 +119,13 @@ def trainer_settings(trainer: Any) -> dict[str, Any]:
         value = getattr(trainer, name, None)
         if isinstance(value, Enum):
             value = value.value
+        if name == "gradient_clip_val" and value is None:
+            # Lightning clips nothing with None or 0, so both compare as 0.
+            value = 0.0
+        if name in BATCH_COUNT_SETTINGS and isinstance(value, int) and not isinstance(value, bool):
+            # Lightning reads an int as a number of batches and a float as a share of them,
+            # while JSON and == take 1 and 1.0 as the same value.
+            value = f"{value} batches"
         settings[name] = value if _is_plain(value) else repr(value)
     return settings
 
@@ -182,10 +201,17 @@ def config_differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> 
     for name in sorted(saved_flat.keys() | current_flat.keys()):
         if any(_in_section(name, section) for section in unknown):
             continue
+        if name not in saved_flat and _in_section(name, "trainer"):
+            # A trainer setting added to the comparison after the run was saved.
+            continue
         before, after = saved_flat.get(name, "(absent)"), current_flat.get(name, "(absent)")
-        if before != after:
+        if before != after and not (_is_nan(before) and _is_nan(after)):
             lines.append(f"{name}: saved {_shorten(before)}, now {_shorten(after)}")
     return lines
+
+
+def _is_nan(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)
 
 
 def seed_differences(saved_run_seed: int, seed: int | None) -> list[str]:

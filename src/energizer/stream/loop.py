@@ -16,6 +16,7 @@ from torch import Tensor
 
 from energizer.acquisition import least_confidence
 from energizer.errors import InvalidArgumentError, InvalidScoresError
+from energizer.loop.interrupts import keyboard_interrupt_passed_on
 from energizer.query_strategies.base import QueryStrategy
 from energizer.stream._checks import check_positive_int
 from energizer.stream._loop_checks import (
@@ -289,7 +290,8 @@ class StreamLoop:
         trainer = self._new_trainer(index)
         loader = self.labelled.dataloader(self.train_batch_size, self.train_collate_fn)
         started = time.perf_counter()
-        trainer.fit(self.model, train_dataloaders=loader)
+        with keyboard_interrupt_passed_on(trainer):
+            trainer.fit(self.model, train_dataloaders=loader)
         fit_seconds = time.perf_counter() - started
         current = _Round(
             index=index, num_seen=self.budget.num_seen, num_labelled=len(self.labelled)
@@ -317,7 +319,8 @@ class StreamLoop:
         if self.test_dataloader is None:
             return {}, 0.0
         started = time.perf_counter()
-        outputs = trainer.test(self.model, dataloaders=self.test_dataloader, verbose=False)
+        with keyboard_interrupt_passed_on(trainer):
+            outputs = trainer.test(self.model, dataloaders=self.test_dataloader, verbose=False)
         metrics: dict[str, float] = {}
         for output in outputs:
             metrics.update({name: float(value) for name, value in output.items()})
