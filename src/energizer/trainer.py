@@ -20,6 +20,7 @@ from energizer.loop.checks import (
     check_annotator,
     check_count,
     check_launch,
+    check_predict_limit,
     check_processes_joined,
     check_optional_count,
     check_queried_ids,
@@ -186,6 +187,7 @@ class Trainer(pl.Trainer):
         query_size = check_count("query_size", query_size)
         check_strategy_and_data(strategy, datamodule, query_size)
         check_launch(self.round_trainer_kwargs.get("strategy"))
+        check_predict_limit(self.limit_predict_batches)
         max_rounds = check_optional_count("max_rounds", max_rounds)
         max_budget = check_optional_count("max_budget", max_budget)
         check_run_options(run_dir, resume, seed, reinit_model)
@@ -397,6 +399,7 @@ class Trainer(pl.Trainer):
         query_size = check_count("query_size", query_size)
         check_strategy_and_data(strategy, datamodule, query_size)
         check_launch(self.round_trainer_kwargs.get("strategy"))
+        check_predict_limit(self.limit_predict_batches)
         pool_size = datamodule.num_unlabelled
         if pool_size == 0:
             raise EmptyPoolError(

@@ -37,12 +37,10 @@ def snapshot(folder):
         ({"trainer_options": {"precision": "64-true"}}, "trainer.precision: saved '32-true', now '64-true'"),
         ({"trainer_options": {"limit_train_batches": 2}}, "trainer.limit_train_batches: saved 1.0, now '2 batches'"),
         ({"trainer_options": {"limit_test_batches": 1}}, "trainer.limit_test_batches: saved 1.0, now '1 batches'"),
-        ({"trainer_options": {"limit_predict_batches": 0.5}}, "trainer.limit_predict_batches: saved 1.0, now 0.5"),
         ({"learning_rate": 0.02}, "model.hparams.learning_rate: saved 0.01, now 0.02"),
     ],
     ids=[
-        "max-epochs", "max-steps", "accumulate", "clip", "precision", "limit-batches", "limit-test", "limit-predict",
-        "learning-rate",
+        "max-epochs", "max-steps", "accumulate", "clip", "precision", "limit-batches", "limit-test", "learning-rate",
     ],
 )
 def test_resume_rejects_other_training_settings(saved_run, build, difference):

@@ -336,3 +336,13 @@ def test_training_uses_labelled_items_only(model):
         EntropyStrategy(RecordInputs()), datamodule, query_size=3, max_rounds=2
     )
     assert seen == set(range(4)) | set(results[0].queried_ids.tolist())
+
+
+@pytest.mark.parametrize("limit", [0.5, 1, 3])
+def test_partial_predict_limit_rejected_before_training(model, limit):
+    trainer = quiet_trainer(max_epochs=1, limit_predict_batches=limit)
+
+    with pytest.raises(InvalidArgumentError, match=f"limit_predict_batches.*received {limit!r}"):
+        trainer.active_fit(EntropyStrategy(model), make_datamodule(), query_size=4, max_rounds=2)
+
+    assert model.epochs_per_fit == []

@@ -19,6 +19,7 @@ __all__ = [
     "check_query_fits_pool",
     "check_queried_ids",
     "check_launch",
+    "check_predict_limit",
     "check_processes_joined",
     "check_annotator",
     "check_start",
@@ -129,6 +130,18 @@ def check_launch(strategy: Any) -> None:
             repr(strategy),
             _LAUNCH_FIX,
         )
+
+
+def check_predict_limit(limit_predict_batches: Any) -> None:
+    """Raise unless the trainer predicts on every batch, as pool scoring needs every item's score."""
+    if isinstance(limit_predict_batches, float) and limit_predict_batches == 1.0:
+        return
+    raise InvalidArgumentError(
+        "limit_predict_batches",
+        "1.0, so that every pool item gets a score",
+        repr(limit_predict_batches),
+        "Leave limit_predict_batches out; to score fewer items per round, pass subpool_size to the query strategy.",
+    )
 
 
 def check_processes_joined(world_size: int, joined: bool) -> None:

@@ -51,7 +51,6 @@ TRAINER_SETTINGS = (
     "limit_train_batches",
     "limit_val_batches",
     "limit_test_batches",
-    "limit_predict_batches",
     "val_check_interval",
     "check_val_every_n_epoch",
 )
@@ -61,7 +60,6 @@ BATCH_COUNT_SETTINGS = (
     "limit_train_batches",
     "limit_val_batches",
     "limit_test_batches",
-    "limit_predict_batches",
     "val_check_interval",
 )
 
