@@ -547,8 +547,9 @@ class Trainer(pl.Trainer):
         """Stop waiting for ids that the annotator's store lists but this run never requested; return them.
 
         An annotator adopts every open row or task of its store when it connects,
-        including those left by other runs, and a run must not take their labels
-        as its own: a new run requested none of them, a resumed run ``saved_pending``.
+        including those left by other runs. A run must not take their labels as
+        its own. A new run requested none of them, and a resumed run requested
+        ``saved_pending``.
         A later request of such an id would reuse its row or task, label included,
         so the run does not query these ids at all.
         """

@@ -261,7 +261,7 @@ def test_reference_above_one_for_fractions_exits_two(tmp_path, capsys):
     assert "e.g. 0.95 for 95%" in error
 
 
-def test_reference_above_one_for_a_larger_metric_is_accepted(tmp_path):
+def test_reference_above_one_on_larger_scale(tmp_path):
     run_dir = write_rounds(tmp_path / "run", {("random", 0): [50.0, 60.0, 70.0]})
 
     assert main(["report", str(run_dir), "--reference-accuracy", "80", "--no-plot"]) == 0
@@ -279,7 +279,7 @@ def test_cut_last_line_exits_two(tmp_path, capsys):
     assert "delete that line" in error
 
 
-def test_last_line_without_line_end_is_accepted_when_whole(tmp_path):
+def test_whole_last_line_without_newline(tmp_path):
     run_dir = write_rounds(tmp_path / "run", CURVES)
     path = run_dir / "rounds.csv"
     path.write_bytes(path.read_bytes().rstrip(b"\r\n"))
@@ -322,7 +322,7 @@ def test_joined_files_with_repeated_header_exit_two(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("value", ["high", "inf"])
-def test_metric_that_is_not_a_finite_number_exits_two(value, tmp_path, capsys):
+def test_non_numeric_metric_exits_two(value, tmp_path, capsys):
     run_dir = write_rounds(tmp_path / "run", CURVES)
     rounds = pd.read_csv(run_dir / "rounds.csv")
     rounds["test_accuracy"] = rounds["test_accuracy"].astype(object)
@@ -384,7 +384,7 @@ def test_small_reference_above_one_gets_no_percent_hint(tmp_path, capsys):
     assert "%" not in error.split("argument --reference-accuracy:")[1]
 
 
-def test_seeds_with_other_budgets_are_named_in_a_warning(tmp_path, caplog):
+def test_uneven_seeds_warn(tmp_path, caplog):
     curves = {("random", 0): [0.5, 0.6, 0.7], ("random", 1): [0.5, 0.6]}
     run_dir = write_rounds(tmp_path / "run", curves)
 

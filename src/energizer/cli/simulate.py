@@ -53,8 +53,8 @@ RUNS = "runs"
 OPTIONS_FILE = "options.json"
 # Options that --resume may change: which runs to add, where output goes, what is printed, and
 # --num-threads. --eval-batch-size is compared, because the batch size of pool scoring can change
-# the scores in their last bits, and --num-workers too: on digits, one loader worker instead of
-# none changed round 0's test accuracy (0.7852 against 0.7815) and the queried ids.
+# the scores in their last bits. --num-workers is compared too: on digits, one loader worker
+# instead of none changed round 0's test accuracy (0.7852 against 0.7815) and the queried ids.
 UNCOMPARED_OPTIONS = {
     "strategy", "seed", "seeds", "output_dir", "overwrite", "resume", "quiet", "num_threads",
     "run", "command_parser", "command",
