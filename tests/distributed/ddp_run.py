@@ -200,6 +200,11 @@ def main() -> None:
         found["saved_steps"] = [json.loads((arguments.output / "stopped-run" / "state.json").read_text())["step"]]
     arguments.output.mkdir(parents=True, exist_ok=True)
     (arguments.output / f"rank{rank}.json").write_text(json.dumps(found, indent=1))
+    # Without this, a process sometimes aborted at interpreter exit after its work was done
+    # ("terminate called without an active exception", exit status -6), failing the test.
+    if torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":
