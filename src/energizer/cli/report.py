@@ -243,10 +243,16 @@ def _reference(args: argparse.Namespace, rounds: pd.DataFrame, parser: argparse.
     return value
 
 
+def _as_numbers(column: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Return ``column`` as numbers, and a mask of the cells that hold text or an infinite value."""
+    values = pd.to_numeric(column, errors="coerce")
+    invalid = (values.isna() & column.notna()) | values.isin([math.inf, -math.inf])
+    return values, invalid
+
+
 def _numeric_column(frame: pd.DataFrame, column: str, path: Path, parser: argparse.ArgumentParser) -> pd.Series:
     """Return ``frame[column]`` as numbers, rejecting text and infinite values with their line."""
-    values = pd.to_numeric(frame[column], errors="coerce")
-    bad = (values.isna() & frame[column].notna()) | values.isin([math.inf, -math.inf])
+    values, bad = _as_numbers(frame[column])
     if bad.any():
         row = int(bad.to_numpy().nonzero()[0][0])
         value = frame[column].iloc[row]
@@ -301,8 +307,7 @@ def _reference_from_file(path: Path, metric: str, parser: argparse.ArgumentParse
             f"argument --reference-accuracy: {str(path)!r} has several rows per seed, like a rounds table; "
             f"pass a file with one row per seed and the {metric} of training on the whole pool"
         )
-    values = pd.to_numeric(frame[metric], errors="coerce")
-    bad = (values.isna() & frame[metric].notna()) | values.isin([math.inf, -math.inf])
+    values, bad = _as_numbers(frame[metric])
     if bad.any():
         parser.error(
             f"argument --reference-accuracy: line {int(bad.to_numpy().nonzero()[0][0]) + 2} of {str(path)!r} has "

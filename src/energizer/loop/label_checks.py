@@ -135,16 +135,16 @@ def check_class_indices(
     if not outside.any():
         return
     bad_ids, bad_labels = ids[outside], labels[outside]
-    shown = ", ".join(
+    listed = ", ".join(
         f"label {label} at dataset id {dataset_id}"
         for dataset_id, label in zip(bad_ids[:_MAX_IDS_SHOWN].tolist(), bad_labels[:_MAX_IDS_SHOWN].tolist())
     )
     if bad_ids.size > _MAX_IDS_SHOWN:
-        shown += f" and {bad_ids.size - _MAX_IDS_SHOWN} more"
+        listed += f" and {bad_ids.size - _MAX_IDS_SHOWN} more"
     raise InvalidArgumentError(
         argument,
         f"class indices from 0 to {num_classes - 1}, because the model returns {num_classes} logits per item",
-        f"{bad_ids.size} of {ids.size} labels outside that range: {shown}",
+        f"{bad_ids.size} of {ids.size} labels outside that range: {listed}",
         fix,
     )
 
